@@ -1,0 +1,44 @@
+# One task runner. `make serve` sets everything up on a fresh machine and runs the service;
+# `make test` is what .ci/run runs: lint, types, import contracts, the test suite.
+.PHONY: serve test check lint typecheck contracts pytest bench clean
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?= --model tiny
+# Torch first, pinned, so pip never pulls a different (CUDA-sized) build for a dependency.
+TORCH  ?= torch==2.13.0
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/aceserve serve $(ARGS)
+
+test: check pytest
+
+check: lint typecheck contracts
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+contracts: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/api.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,33 @@
+"""Closed sets: task types and task states. Every dispatch on them ends in ``assert_never``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+MODEL_NAME = "Qubico/ace-step"
+
+
+class TaskType(StrEnum):
+    TXT2AUDIO = "txt2audio"
+    AUDIO2AUDIO = "audio2audio"
+    EDIT = "edit"
+    EXTEND = "extend"
+
+
+class TaskStatus(StrEnum):
+    STAGED = "staged"  # held back by the account's concurrency limit
+    PENDING = "pending"  # waiting for a worker
+    PROCESSING = "processing"  # leased by a worker
+    COMPLETED = "completed"
+    FAILED = "failed"  # also the end state of a cancelled task
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED)
+
+    @property
+    def is_active(self) -> bool:
+        return not self.is_terminal
+
+
+ACTIVE_STATUSES = (TaskStatus.STAGED, TaskStatus.PENDING, TaskStatus.PROCESSING)

@@ -1,0 +1,92 @@
+"""Torch-free types at the boundary between the worker and the engine.
+
+Audio crosses this boundary as float32 numpy arrays shaped ``(2, samples)`` at ``SAMPLE_RATE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from aceserve.domain.states import TaskType
+
+SAMPLE_RATE = 48_000
+CHANNELS = 2
+MAX_OUTPUT_SECONDS = 600.0
+
+Audio = npt.NDArray[np.float32]
+
+ProgressCallback = Callable[[float], None]
+"""Called with the fraction done (0..1), monotonic, ending at 1.0 on success."""
+
+CancelCheck = Callable[[], bool]
+"""Polled once per denoising step; True stops the run (the engine then raises ``TaskCancelled``)."""
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One task's work, already validated and with its input audio decoded."""
+
+    task_type: TaskType
+    seed: int
+    style_prompt: str
+    lyrics: str = "[inst]"
+    negative_style_prompt: str = ""
+    duration: float | None = None  # txt2audio; audio2audio (None: the input's length)
+    audio: Audio | None = None  # audio2audio `style_audio`, edit and extend `audio`
+    edit_style_prompt: str = ""
+    edit_lyrics: str = "[inst]"
+    left_extend_duration: float = 0.0
+    right_extend_duration: float = 0.0
+    infer_steps: int | None = None  # None: the checkpoint variant's default
+    guidance_scale: float | None = None
+    audio_cover_strength: float | None = None
+    edit_n_min: float | None = None
+    edit_n_max: float | None = None
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    audio: Audio
+    sample_rate: int = SAMPLE_RATE
+    meta: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    model: str  # hub id or path it was loaded from
+    variant: str  # turbo | base | sft
+    device: str
+    dtype: str
+    default_steps: int
+    default_guidance: float
+    max_batch_size: int
+
+
+class Engine(Protocol):
+    """What the worker needs from the engine."""
+
+    @property
+    def info(self) -> EngineInfo: ...
+
+    def batch_key(self, request: GenerationRequest) -> str:
+        """Requests with equal keys may run in one pipeline call."""
+        ...
+
+    def generate(
+        self,
+        requests: list[GenerationRequest],
+        *,
+        on_progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> list[GenerationResult]:
+        """Run the requests (batched where compatible), results in the same order.
+
+        Raises ``aceserve.domain.errors.TaskInputError`` for input the model cannot take and
+        ``aceserve.domain.errors.TaskCancelled`` when ``should_cancel`` returned True.
+        """
+        ...

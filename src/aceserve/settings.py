@@ -1,0 +1,139 @@
+"""The one settings object.
+
+Values come from (highest first) command-line flags, ``ACESERVE_*`` environment variables, a TOML
+config file named by ``ACESERVE_CONFIG`` (or ``--config``), then the defaults below. Everything is
+validated when the process starts; nothing is read from the environment after that.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_MODEL = "ACE-Step/acestep-v15-xl-turbo-diffusers"
+TINY_MODEL = "tiny"
+
+_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar("aceserve_config_file", default=None)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ACESERVE_", extra="forbid", validate_default=True)
+
+    # --- where things live -------------------------------------------------------------------
+    data_dir: Path = Field(default=Path("./data"), description="Directory for the SQLite file and local files.")
+    database_url: str = Field(default="", description="SQLAlchemy URL; default: sqlite file in data_dir.")
+    storage_url: str = Field(
+        default="",
+        description="Where files live: empty for data_dir/files, or s3://bucket/prefix for S3-compatible storage.",
+    )
+    s3_endpoint_url: str = Field(default="", description="Endpoint of an S3-compatible service (MinIO, R2...).")
+
+    # --- HTTP ----------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str = Field(default="", description="Base URL clients use to reach this server.")
+    max_body_bytes: int = Field(default=80 * 1024 * 1024, gt=0, description="Largest request body accepted.")
+
+    # --- engine / worker -----------------------------------------------------------------------
+    model: str = Field(default=DEFAULT_MODEL, description="Hub id, local directory, or 'tiny'.")
+    device: str = Field(default="auto", description="cpu, cuda, cuda:N or auto.")
+    cpu_offload: bool = False
+    compile: bool = False
+    max_batch_size: int = Field(default=4, ge=1, le=64)
+    workers: int = Field(default=1, ge=0, le=64, description="In-process workers started by `serve`.")
+    lease_seconds: float = Field(default=60.0, gt=1)
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    poll_seconds: float = Field(default=2.0, gt=0, description="Safety-net poll when no wake-up arrives.")
+    max_attempts: int = Field(default=3, ge=1, description="Runs of one task before infrastructure failure.")
+
+    # --- inputs --------------------------------------------------------------------------------
+    max_input_audio_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_input_audio_seconds: float = Field(default=600.0, gt=0)
+    fetch_timeout_seconds: float = Field(default=30.0, gt=0)
+    allow_private_fetch: bool = Field(
+        default=False, description="Let input URLs reach private addresses (tests, trusted LANs only)."
+    )
+
+    # --- files ---------------------------------------------------------------------------------
+    output_retention_hours: float = Field(default=72.0, gt=0)
+    upload_retention_hours: float = Field(default=24.0, gt=0)
+    janitor_interval_seconds: float = Field(default=300.0, gt=0)
+
+    # --- webhooks ------------------------------------------------------------------------------
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    webhook_retry_hours: float = Field(default=26.0, gt=0)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+
+    # --- billing and limits --------------------------------------------------------------------
+    price_usd_per_second: float = Field(default=0.0005, ge=0)
+    default_max_concurrent: int = Field(default=10, ge=1)
+    rate_limit_per_minute: int = Field(default=0, ge=0, description="Requests per key per minute; 0: off.")
+    max_queued_tasks: int = Field(default=1000, ge=1, description="Pending tasks beyond which creates get 429.")
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file.get()
+        if config_file is not None:
+            if not config_file.is_file():
+                raise ValueError(f"Config file {config_file} does not exist.")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'aceserve.sqlite3').resolve()}"
+        if not self.public_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+            if ":" in host:
+                host = f"[{host}]"
+            self.public_url = f"http://{host}:{self.port}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+
+def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
+    """Build the settings: flags (``None`` meaning not given) over env over the config file."""
+    given = {key: value for key, value in flags.items() if value is not None}
+    token = _config_file.set(config_file or _env_config_file())
+    try:
+        return Settings(**given)
+    finally:
+        _config_file.reset(token)
+
+
+def _env_config_file() -> Path | None:
+    value = os.environ.get("ACESERVE_CONFIG", "")
+    return Path(value) if value else None

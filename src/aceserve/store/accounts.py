@@ -1,0 +1,254 @@
+"""Accounts, API keys and the credit ledger.
+
+Money is kept in PiAPI's usage unit, 1e-7 USD. Every balance movement writes an append-only ledger
+row in the caller's transaction, so an account's available balance always equals the sum of its
+``available_delta`` and its frozen amount the sum of its ``frozen_delta``. ``balance_units`` is None
+for accounts with unlimited credit (the default account of a single-user install); their movements
+are still recorded.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from aceserve.domain.errors import Conflict, InsufficientCredit, InvalidInput, NotFound
+from aceserve.store.clock import new_uuid, utcnow
+from aceserve.store.models import Account, ApiKey, LedgerEntry
+
+UNITS_PER_USD = 10_000_000
+KEY_PREFIX_LENGTH = 12
+
+
+def usd_to_units(usd: float) -> int:
+    return round(usd * UNITS_PER_USD)
+
+
+def units_to_usd(units: int) -> float:
+    return units / UNITS_PER_USD
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(os.urandom(24)).decode()
+
+
+def hash_key(key: str) -> str:
+    # Keys are 256-bit random tokens, so a fast hash is enough: no dictionary attack applies.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A freshly created key. ``secret`` is shown once and never stored."""
+
+    secret: str
+    prefix: str
+    account_name: str
+
+
+def create_account(session: Session, name: str, *, credits_usd: float | None, max_concurrent: int) -> Account:
+    """Create an account; ``credits_usd=None`` means unlimited credit."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("name", "must be 1 to 100 characters")
+    if session.scalar(select(Account.id).where(Account.name == name)):
+        raise Conflict(f"An account named {name!r} already exists.")
+    if max_concurrent < 1:
+        raise InvalidInput("max_concurrent", f"must be at least 1; got {max_concurrent}")
+    account = Account(
+        id=new_uuid(),
+        name=name,
+        balance_units=None if credits_usd is None else 0,
+        frozen_units=0,
+        max_concurrent=max_concurrent,
+        plan="unlimited" if credits_usd is None else "credits",
+        webhook_secret=new_webhook_secret(),
+        created_at=utcnow(),
+    )
+    session.add(account)
+    session.flush()
+    if credits_usd:
+        credit(session, account, credits_usd, note="initial credit")
+    return account
+
+
+def get_account_by_name(session: Session, name: str, *, lock: bool = False) -> Account:
+    query = select(Account).where(Account.name == name)
+    if lock:
+        query = query.with_for_update()
+    account = session.scalar(query)
+    if account is None:
+        raise NotFound(f"No account named {name!r}.")
+    return account
+
+
+def lock_account(session: Session, account_id: str) -> Account:
+    """Load the account row locked for this transaction (PostgreSQL; SQLite's write lock covers it)."""
+    account = session.scalar(
+        select(Account)
+        .where(Account.id == account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if account is None:
+        raise NotFound(f"No account with id {account_id}.")
+    return account
+
+
+def credit(session: Session, account: Account, usd: float, *, note: str = "credit") -> None:
+    """Add (or, negative, remove) available credit."""
+    units = usd_to_units(usd)
+    if account.balance_units is None:
+        raise Conflict(f"Account {account.name!r} has unlimited credit; there is nothing to add.")
+    if account.balance_units + units < 0:
+        raise InvalidInput(
+            "usd", f"would make the balance negative (balance ${units_to_usd(account.balance_units):.4f})"
+        )
+    account.balance_units += units
+    _ledger(session, account.id, None, "credit", units, 0, note)
+
+
+def freeze(session: Session, account: Account, task_id: str, units: int) -> None:
+    """Hold ``units`` for a task, refusing with 402 when the balance cannot cover it.
+
+    The conditional UPDATE makes the check and the debit one atomic step, so parallel creates can
+    never overdraw an account on either backend.
+    """
+    if account.balance_units is not None:
+        result = session.execute(
+            update(Account)
+            .where(Account.id == account.id, Account.balance_units >= units)
+            .values(balance_units=Account.balance_units - units, frozen_units=Account.frozen_units + units)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            session.refresh(account)
+            raise InsufficientCredit(
+                f"Insufficient credit: this task needs ${units_to_usd(units):.4f} frozen, "
+                f"the account has ${units_to_usd(account.balance_units or 0):.4f} available."
+            )
+    else:
+        session.execute(
+            update(Account)
+            .where(Account.id == account.id)
+            .values(frozen_units=Account.frozen_units + units)
+            .execution_options(synchronize_session=False)
+        )
+    session.refresh(account)
+    _ledger(session, account.id, task_id, "freeze", -units, units, "frozen at create")
+
+
+def settle(session: Session, account_id: str, task_id: str, frozen: int, consumed: int) -> None:
+    """Release a task's frozen units and consume ``consumed`` of them (0 on failure or cancel)."""
+    assert 0 <= consumed <= frozen, (consumed, frozen)
+    values: dict[str, object] = {"frozen_units": Account.frozen_units - frozen}
+    balance_change = frozen - consumed
+    account = session.get(Account, account_id)
+    assert account is not None
+    if account.balance_units is not None:
+        values["balance_units"] = Account.balance_units + balance_change
+    session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(account)
+    if frozen:
+        _ledger(session, account_id, task_id, "release", frozen, -frozen, "released at end")
+    if consumed:
+        _ledger(session, account_id, task_id, "consume", -consumed, 0, "generated audio")
+
+
+def ledger_sums(session: Session, account_id: str) -> tuple[int, int]:
+    """(sum of available deltas, sum of frozen deltas): what the balance and frozen must equal."""
+    row = session.execute(
+        select(
+            func.coalesce(func.sum(LedgerEntry.available_delta), 0),
+            func.coalesce(func.sum(LedgerEntry.frozen_delta), 0),
+        ).where(LedgerEntry.account_id == account_id)
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def _ledger(
+    session: Session, account_id: str, task_id: str | None, kind: str, available: int, frozen: int, note: str
+) -> None:
+    session.add(
+        LedgerEntry(
+            account_id=account_id,
+            task_id=task_id,
+            kind=kind,
+            available_delta=available,
+            frozen_delta=frozen,
+            note=note,
+            created_at=utcnow(),
+        )
+    )
+
+
+# --- API keys ----------------------------------------------------------------------------------
+
+
+def create_key(session: Session, account: Account) -> NewKey:
+    secret = "ak_" + secrets.token_urlsafe(32)
+    prefix = secret[:KEY_PREFIX_LENGTH]
+    session.add(
+        ApiKey(
+            id=new_uuid(),
+            account_id=account.id,
+            prefix=prefix,
+            key_hash=hash_key(secret),
+            created_at=utcnow(),
+            revoked_at=None,
+        )
+    )
+    return NewKey(secret=secret, prefix=prefix, account_name=account.name)
+
+
+def revoke_key(session: Session, prefix: str) -> int:
+    """Revoke every live key starting with ``prefix`` (at least 8 characters); returns how many."""
+    if len(prefix) < 8:
+        raise InvalidInput("prefix", "must be at least 8 characters of the key")
+    keys = session.scalars(
+        select(ApiKey).where(ApiKey.prefix == prefix[:KEY_PREFIX_LENGTH], ApiKey.revoked_at.is_(None))
+    ).all()
+    matching = [key for key in keys if prefix.startswith(key.prefix) or key.prefix.startswith(prefix)]
+    if not matching:
+        raise NotFound(f"No live API key starts with {prefix!r}.")
+    for key in matching:
+        key.revoked_at = utcnow()
+    return len(matching)
+
+
+def authenticate(session: Session, secret: str) -> Account | None:
+    """The account owning a live key, or None."""
+    if not secret or len(secret) > 200:
+        return None
+    return session.scalar(
+        select(Account)
+        .join(ApiKey, ApiKey.account_id == Account.id)
+        .where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None))
+    )
+
+
+def count_live_keys(session: Session) -> int:
+    return int(
+        session.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))) or 0
+    )
+
+
+def ensure_default_account(session: Session, *, max_concurrent: int) -> NewKey | None:
+    """On first start with no keys at all: a default unlimited account and its key."""
+    if session.scalar(select(func.count()).select_from(ApiKey)):
+        return None
+    account = session.scalar(select(Account).where(Account.name == "default"))
+    if account is None:
+        account = create_account(session, "default", credits_usd=None, max_concurrent=max_concurrent)
+    return create_key(session, account)

@@ -1,0 +1,74 @@
+"""Records of stored files (outputs, uploads, inline inputs); the bytes live in ``aceserve.storage``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aceserve.store.clock import opaque_id, utcnow
+from aceserve.store.models import StoredFile
+
+FILE_ROUTE = "/files/"
+
+
+def new_file_record(
+    *,
+    kind: str,
+    ext: str,
+    content_type: str,
+    size: int,
+    retention_hours: float,
+    account_id: str | None,
+    task_id: str | None = None,
+) -> StoredFile:
+    """A record for bytes about to be stored under ``storage_key``; not yet added to a session."""
+    file_id = opaque_id(18)
+    now = utcnow()
+    return StoredFile(
+        id=file_id,
+        account_id=account_id,
+        task_id=task_id,
+        kind=kind,
+        ext=ext,
+        content_type=content_type,
+        size=size,
+        storage_key=f"{kind}s/{file_id}.{ext}",
+        created_at=now,
+        expires_at=now + timedelta(hours=retention_hours),
+    )
+
+
+def file_path(record: StoredFile) -> str:
+    """The server-relative URL path of a file: opaque, no server paths."""
+    return f"{FILE_ROUTE}{record.id}.{record.ext}"
+
+
+def parse_file_path(path: str) -> tuple[str, str] | None:
+    """(file id, ext) from ``/files/<id>.<ext>``, or None."""
+    if not path.startswith(FILE_ROUTE):
+        return None
+    name = path[len(FILE_ROUTE) :]
+    file_id, dot, ext = name.rpartition(".")
+    if not dot or not file_id or "/" in name:
+        return None
+    return file_id, ext
+
+
+def get_live_file(session: Session, file_id: str, ext: str) -> StoredFile | None:
+    record = session.get(StoredFile, file_id)
+    if record is None or record.ext != ext.lower() or record.expires_at <= utcnow():
+        return None
+    return record
+
+
+def expired_files(session: Session, *, limit: int = 500) -> list[StoredFile]:
+    return list(
+        session.scalars(
+            select(StoredFile)
+            .where(StoredFile.expires_at <= utcnow())
+            .order_by(StoredFile.expires_at)
+            .limit(limit)
+        ).all()
+    )

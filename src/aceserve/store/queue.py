@@ -1,0 +1,256 @@
+"""The tasks table as a queue: claim with a lease and fencing token, heartbeat, finish, reap.
+
+Every write a worker makes after its claim names the task and the ``lease_token`` it got; the row
+must still be ``processing`` with that token, or ``StaleLease`` is raised. A worker whose lease
+expired and whose task was re-run can therefore never overwrite the newer run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aceserve.domain.errors import StaleLease
+from aceserve.domain.states import TaskStatus
+from aceserve.store import accounts
+from aceserve.store.clock import utcnow
+from aceserve.store.db import Database
+from aceserve.store.models import StoredFile, Task
+from aceserve.store.outbox import enqueue_task_event
+from aceserve.store.tasks import CANCELLED_CODE, CANCELLED_MESSAGE, finish_failed, promote_staged
+
+INFRA_FAILURE_CODE = 500
+INPUT_FAILURE_CODE = 400
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's claim on one task: what it must present on every later write."""
+
+    task_id: str
+    token: int
+    task_type: str
+    input: dict[str, Any]
+    attempts: int
+    account_id: str
+
+
+@dataclass(frozen=True)
+class HeartbeatReply:
+    cancel_requested: bool
+
+
+def claim(
+    db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1, public_url: str
+) -> list[Lease]:
+    """Lease the oldest pending task and up to ``max_batch - 1`` pending tasks sharing its batch hint.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent workers pass over each other's rows.
+    SQLite: the write transaction is ``BEGIN IMMEDIATE``, so claims are serialized.
+    """
+    with db.write() as session:
+        first = session.scalar(_pending().limit(1))
+        if first is None:
+            return []
+        tasks = [first]
+        if first.batch_hint is not None and max_batch > 1:
+            tasks += session.scalars(
+                _pending()
+                .where(Task.batch_hint == first.batch_hint, Task.id != first.id)
+                .limit(max_batch - 1)
+            ).all()
+        now = utcnow()
+        leases = []
+        for task in tasks:
+            task.status = TaskStatus.PROCESSING.value
+            task.attempts += 1
+            task.lease_token += 1
+            task.lease_owner = owner
+            task.lease_expires_at = now + timedelta(seconds=lease_seconds)
+            task.started_at = task.started_at or now
+            task.updated_at = now
+            task.progress = 0.0
+            enqueue_task_event(session, task, public_url)
+            leases.append(
+                Lease(
+                    task.id,
+                    task.lease_token,
+                    task.task_type,
+                    dict(task.input),
+                    task.attempts,
+                    task.account_id,
+                )
+            )
+        return leases
+
+
+def _pending() -> Any:
+    return (
+        select(Task)
+        .where(Task.status == TaskStatus.PENDING)
+        .order_by(Task.created_at, Task.id)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _leased(session: Session, lease: Lease) -> Task:
+    task = session.scalar(
+        select(Task)
+        .where(Task.id == lease.task_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if task is None or task.status != TaskStatus.PROCESSING or task.lease_token != lease.token:
+        raise StaleLease(f"task {lease.task_id} is no longer leased with token {lease.token}")
+    return task
+
+
+def heartbeat(
+    db: Database, lease: Lease, *, lease_seconds: float, progress: float | None = None
+) -> HeartbeatReply:
+    """Extend the lease (and record progress); tells the worker whether the client cancelled."""
+    with db.write() as session:
+        task = _leased(session, lease)
+        now = utcnow()
+        task.lease_expires_at = now + timedelta(seconds=lease_seconds)
+        if progress is not None and progress > task.progress:
+            task.progress = min(1.0, progress)
+        task.updated_at = now
+        return HeartbeatReply(cancel_requested=task.cancel_requested)
+
+
+def set_seed(db: Database, lease: Lease, seed: int) -> None:
+    with db.write() as session:
+        _leased(session, lease).seed = seed
+
+
+def complete(
+    db: Database,
+    lease: Lease,
+    *,
+    output: dict[str, Any],
+    seconds: float,
+    units_per_second: int,
+    file: StoredFile,
+    meta: dict[str, Any],
+    public_url: str,
+) -> None:
+    """Record success, the output file, the charge and the webhook event in one transaction."""
+    with db.write() as session:
+        task = _leased(session, lease)
+        accounts.lock_account(session, task.account_id)
+        now = utcnow()
+        consumed = min(task.frozen_units, round(seconds * units_per_second))
+        accounts.settle(session, task.account_id, task.id, task.frozen_units, consumed)
+        file.task_id = task.id
+        session.add(file)
+        task.status = TaskStatus.COMPLETED.value
+        task.output = output
+        task.meta_extra = {**(task.meta_extra or {}), **meta}
+        task.frozen_units = 0
+        task.consumed_units = consumed
+        task.progress = 1.0
+        task.ended_at = now
+        task.updated_at = now
+        task.lease_owner = None
+        task.lease_expires_at = None
+        enqueue_task_event(session, task, public_url)
+        promote_staged(session, task.account_id, public_url=public_url)
+
+
+def fail(
+    db: Database,
+    lease: Lease,
+    *,
+    message: str,
+    raw: str = "",
+    retryable: bool,
+    max_attempts: int,
+    public_url: str,
+) -> bool:
+    """End a run that failed. Infrastructure failures (``retryable``) go back to pending while
+    attempts remain; bad input fails at once. Returns True when the task was re-queued."""
+    with db.write() as session:
+        task = _leased(session, lease)
+        accounts.lock_account(session, task.account_id)
+        if retryable and task.attempts < max_attempts:
+            _requeue(session, task, public_url)
+            return True
+        code = INFRA_FAILURE_CODE if retryable else INPUT_FAILURE_CODE
+        finish_failed(session, task, code=code, message=message, raw=raw, public_url=public_url)
+        return False
+
+
+def finish_cancelled(db: Database, lease: Lease, *, public_url: str) -> None:
+    with db.write() as session:
+        task = _leased(session, lease)
+        accounts.lock_account(session, task.account_id)
+        finish_failed(
+            session,
+            task,
+            code=CANCELLED_CODE,
+            message=CANCELLED_MESSAGE,
+            raw="cancelled",
+            public_url=public_url,
+        )
+
+
+def release(db: Database, lease: Lease, *, public_url: str) -> None:
+    """Give a claimed task back untouched (worker shutting down); the attempt is not counted."""
+    with db.write() as session:
+        task = _leased(session, lease)
+        task.attempts = max(0, task.attempts - 1)
+        _requeue(session, task, public_url)
+
+
+def _requeue(session: Session, task: Task, public_url: str) -> None:
+    task.status = TaskStatus.PENDING.value
+    task.lease_token += 1  # fence off the old holder even before the next claim
+    task.lease_owner = None
+    task.lease_expires_at = None
+    task.progress = 0.0
+    task.updated_at = utcnow()
+    enqueue_task_event(session, task, public_url)
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import func
+
+        session.execute(select(func.pg_notify("aceserve_tasks", task.id)))
+
+
+def reap_expired(db: Database, *, max_attempts: int, public_url: str) -> int:
+    """Return tasks whose lease expired (their worker died) to pending, or fail them once they have
+    used their attempts. Returns how many tasks were reaped."""
+    with db.write() as session:
+        expired = session.scalars(
+            select(Task)
+            .where(Task.status == TaskStatus.PROCESSING, Task.lease_expires_at < utcnow())
+            .with_for_update(skip_locked=True)
+        ).all()
+        for task in expired:
+            accounts.lock_account(session, task.account_id)
+            if task.cancel_requested:
+                finish_failed(
+                    session,
+                    task,
+                    code=CANCELLED_CODE,
+                    message=CANCELLED_MESSAGE,
+                    raw="cancelled",
+                    public_url=public_url,
+                )
+            elif task.attempts < max_attempts:
+                _requeue(session, task, public_url)
+            else:
+                finish_failed(
+                    session,
+                    task,
+                    code=INFRA_FAILURE_CODE,
+                    message=f"The worker running this task stopped responding {task.attempts} "
+                    "times; the task was given up.",
+                    raw="lease expired",
+                    public_url=public_url,
+                )
+        return len(expired)
