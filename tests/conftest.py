@@ -63,9 +63,7 @@ def pg_template() -> Iterator[PostgresTemplate | None]:
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, pg_template: PostgresTemplate | None
-) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, pg_template: PostgresTemplate | None) -> Iterator[str]:
     """URL of an empty, migrated database on each backend under test."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'aceserve.sqlite3'}"

@@ -19,10 +19,19 @@ def _claim(db: Database, owner: str = "w1", lease: float = 60, batch: int = 1) -
 
 
 def _complete(db: Database, lease: queue.Lease) -> None:
-    record = new_file_record(kind="output", ext="mp3", content_type="audio/mpeg", size=1,
-                             retention_hours=1, account_id=lease.account_id)
-    queue.complete(db, lease, output={"audio_url": "/files/x.mp3"}, seconds=10, units_per_second=5000,
-                   file=record, meta={}, public_url=PUBLIC_URL)
+    record = new_file_record(
+        kind="output", ext="mp3", content_type="audio/mpeg", size=1, retention_hours=1, account_id=lease.account_id
+    )
+    queue.complete(
+        db,
+        lease,
+        output={"audio_url": "/files/x.mp3"},
+        seconds=10,
+        units_per_second=5000,
+        file=record,
+        meta={},
+        public_url=PUBLIC_URL,
+    )
 
 
 def test_claim_takes_oldest_pending_first(database: Database) -> None:
@@ -106,10 +115,10 @@ def test_input_errors_fail_at_once_but_infrastructure_errors_retry(database: Dat
     bad = make_task(database, account)
     flaky = make_task(database, account)
     lease_bad, lease_flaky = _claim(database, batch=1) + _claim(database, batch=1)
-    assert not queue.fail(database, lease_bad, message="not audio", retryable=False, max_attempts=3,
-                          public_url=PUBLIC_URL)
-    assert queue.fail(database, lease_flaky, message="cuda oom", retryable=True, max_attempts=3,
-                      public_url=PUBLIC_URL)
+    assert not queue.fail(
+        database, lease_bad, message="not audio", retryable=False, max_attempts=3, public_url=PUBLIC_URL
+    )
+    assert queue.fail(database, lease_flaky, message="cuda oom", retryable=True, max_attempts=3, public_url=PUBLIC_URL)
     assert reload(database, bad.id).status == "failed"
     assert reload(database, bad.id).error_message == "not audio"
     assert reload(database, flaky.id).status == "pending"

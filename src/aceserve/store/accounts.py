@@ -91,10 +91,7 @@ def get_account_by_name(session: Session, name: str, *, lock: bool = False) -> A
 def lock_account(session: Session, account_id: str) -> Account:
     """Load the account row locked for this transaction (PostgreSQL; SQLite's write lock covers it)."""
     account = session.scalar(
-        select(Account)
-        .where(Account.id == account_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        select(Account).where(Account.id == account_id).with_for_update().execution_options(populate_existing=True)
     )
     if account is None:
         raise NotFound(f"No account with id {account_id}.")
@@ -154,10 +151,7 @@ def settle(session: Session, account_id: str, task_id: str, frozen: int, consume
     if account.balance_units is not None:
         values["balance_units"] = Account.balance_units + balance_change
     session.execute(
-        update(Account)
-        .where(Account.id == account_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        update(Account).where(Account.id == account_id).values(**values).execution_options(synchronize_session=False)
     )
     session.refresh(account)
     if frozen:
@@ -239,9 +233,7 @@ def authenticate(session: Session, secret: str) -> Account | None:
 
 
 def count_live_keys(session: Session) -> int:
-    return int(
-        session.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))) or 0
-    )
+    return int(session.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))) or 0)
 
 
 def ensure_default_account(session: Session, *, max_concurrent: int) -> NewKey | None:

@@ -66,9 +66,6 @@ def get_live_file(session: Session, file_id: str, ext: str) -> StoredFile | None
 def expired_files(session: Session, *, limit: int = 500) -> list[StoredFile]:
     return list(
         session.scalars(
-            select(StoredFile)
-            .where(StoredFile.expires_at <= utcnow())
-            .order_by(StoredFile.expires_at)
-            .limit(limit)
+            select(StoredFile).where(StoredFile.expires_at <= utcnow()).order_by(StoredFile.expires_at).limit(limit)
         ).all()
     )

@@ -44,9 +44,7 @@ class HeartbeatReply:
     cancel_requested: bool
 
 
-def claim(
-    db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1, public_url: str
-) -> list[Lease]:
+def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1, public_url: str) -> list[Lease]:
     """Lease the oldest pending task and up to ``max_batch - 1`` pending tasks sharing its batch hint.
 
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent workers pass over each other's rows.
@@ -59,9 +57,7 @@ def claim(
         tasks = [first]
         if first.batch_hint is not None and max_batch > 1:
             tasks += session.scalars(
-                _pending()
-                .where(Task.batch_hint == first.batch_hint, Task.id != first.id)
-                .limit(max_batch - 1)
+                _pending().where(Task.batch_hint == first.batch_hint, Task.id != first.id).limit(max_batch - 1)
             ).all()
         now = utcnow()
         leases = []
@@ -99,19 +95,14 @@ def _pending() -> Any:
 
 def _leased(session: Session, lease: Lease) -> Task:
     task = session.scalar(
-        select(Task)
-        .where(Task.id == lease.task_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        select(Task).where(Task.id == lease.task_id).with_for_update().execution_options(populate_existing=True)
     )
     if task is None or task.status != TaskStatus.PROCESSING or task.lease_token != lease.token:
         raise StaleLease(f"task {lease.task_id} is no longer leased with token {lease.token}")
     return task
 
 
-def heartbeat(
-    db: Database, lease: Lease, *, lease_seconds: float, progress: float | None = None
-) -> HeartbeatReply:
+def heartbeat(db: Database, lease: Lease, *, lease_seconds: float, progress: float | None = None) -> HeartbeatReply:
     """Extend the lease (and record progress); tells the worker whether the client cancelled."""
     with db.write() as session:
         task = _leased(session, lease)

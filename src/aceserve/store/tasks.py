@@ -40,9 +40,7 @@ class Created:
     created: bool  # False: an earlier task with the same Idempotency-Key was returned
 
 
-def create_task(
-    session: Session, account_id: str, draft: TaskDraft, *, public_url: str, max_queued: int
-) -> Created:
+def create_task(session: Session, account_id: str, draft: TaskDraft, *, public_url: str, max_queued: int) -> Created:
     """Freeze credit and insert the task (pending, or staged over the concurrency limit) with its
     webhook event, all in the caller's transaction."""
     account = accounts.lock_account(session, account_id)
@@ -106,9 +104,7 @@ def count_running(session: Session, account_id: str) -> int:
         session.scalar(
             select(func.count())
             .select_from(Task)
-            .where(
-                Task.account_id == account_id, Task.status.in_([TaskStatus.PENDING, TaskStatus.PROCESSING])
-            )
+            .where(Task.account_id == account_id, Task.status.in_([TaskStatus.PENDING, TaskStatus.PROCESSING]))
         )
         or 0
     )
@@ -128,10 +124,7 @@ def cancel_task(session: Session, account_id: str, task_id: str, *, public_url: 
     get_task(session, account_id, task_id)
     accounts.lock_account(session, account_id)
     task = session.scalar(
-        select(Task)
-        .where(Task.id == task_id.lower())
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        select(Task).where(Task.id == task_id.lower()).with_for_update().execution_options(populate_existing=True)
     )
     assert task is not None
     status = TaskStatus(task.status)
@@ -151,15 +144,12 @@ def cancel_task(session: Session, account_id: str, task_id: str, *, public_url: 
     elif status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
         raise InvalidInput(
             "task_id",
-            f"names a task that is already {status.value}; only staged, pending "
-            "and processing tasks can be cancelled",
+            f"names a task that is already {status.value}; only staged, pending and processing tasks can be cancelled",
         )
     return task
 
 
-def finish_failed(
-    session: Session, task: Task, *, code: int, message: str, raw: str, public_url: str
-) -> None:
+def finish_failed(session: Session, task: Task, *, code: int, message: str, raw: str, public_url: str) -> None:
     """End a task as failed: release its credit, report it, and let a staged task take its slot."""
     now = utcnow()
     was_holding_slot = task.status in (TaskStatus.PENDING, TaskStatus.PROCESSING)

@@ -19,9 +19,7 @@ class WorkerState(StrEnum):
     STOPPED = "stopped"
 
 
-def report(
-    db: Database, worker_id: str, *, state: WorkerState, device: str, model: str, detail: str = ""
-) -> None:
+def report(db: Database, worker_id: str, *, state: WorkerState, device: str, model: str, detail: str = "") -> None:
     with db.write() as session:
         now = utcnow()
         row = session.get(Worker, worker_id)

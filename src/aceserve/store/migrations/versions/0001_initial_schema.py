@@ -84,9 +84,7 @@ def upgrade() -> None:
 
     op.create_table(
         "ledger",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("account_id", sa.String(length=36), nullable=False),
         sa.Column("task_id", sa.String(length=36), nullable=True),
         sa.Column("kind", sa.String(length=16), nullable=False),
