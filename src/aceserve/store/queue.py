@@ -114,6 +114,13 @@ def heartbeat(db: Database, lease: Lease, *, lease_seconds: float, progress: flo
         return HeartbeatReply(cancel_requested=task.cancel_requested)
 
 
+def cancel_requested(db: Database, task_ids: list[str]) -> set[str]:
+    """Which of these tasks the client asked to cancel (a cheap read for per-step checks)."""
+    with db.read() as session:
+        rows = session.scalars(select(Task.id).where(Task.id.in_(task_ids), Task.cancel_requested.is_(True)))
+        return set(rows)
+
+
 def set_seed(db: Database, lease: Lease, seed: int) -> None:
     with db.write() as session:
         _leased(session, lease).seed = seed

@@ -45,9 +45,7 @@ def create_task(session: Session, account_id: str, draft: TaskDraft, *, public_u
     webhook event, all in the caller's transaction."""
     account = accounts.lock_account(session, account_id)
     if draft.idempotency_key is not None:
-        existing = session.scalar(
-            select(Task).where(Task.account_id == account.id, Task.idempotency_key == draft.idempotency_key)
-        )
+        existing = find_by_idempotency_key(session, account.id, draft.idempotency_key)
         if existing is not None:
             return Created(existing, created=False)
     queued = session.scalar(
@@ -96,6 +94,10 @@ def create_task(session: Session, account_id: str, draft: TaskDraft, *, public_u
     if status is TaskStatus.PENDING and session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_notify("aceserve_tasks", task.id)))
     return Created(task, created=True)
+
+
+def find_by_idempotency_key(session: Session, account_id: str, key: str) -> Task | None:
+    return session.scalar(select(Task).where(Task.account_id == account_id, Task.idempotency_key == key))
 
 
 def count_running(session: Session, account_id: str) -> int:

@@ -1,0 +1,68 @@
+"""Wake idle workers the moment a task becomes pending.
+
+In one process an event is enough. Across processes on PostgreSQL, task inserts send
+``NOTIFY aceserve_tasks`` in their transaction and a listener thread turns it into the same event.
+Either way, workers also poll slowly as a safety net.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+CHANNEL = "aceserve_tasks"
+log = logging.getLogger("aceserve.wakeup")
+
+
+class Wakeup:
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._generation = 0
+        self._listener: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def notify(self) -> None:
+        with self._condition:
+            self._generation += 1
+            self._condition.notify_all()
+
+    def generation(self) -> int:
+        with self._condition:
+            return self._generation
+
+    def wait(self, since: int, timeout: float) -> bool:
+        """Block until a notification newer than ``since`` or the timeout; True if notified."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self._generation != since, timeout=timeout)
+
+    def listen_postgres(self, url: str) -> None:
+        """Start a thread that relays NOTIFY on CHANNEL into this wake-up."""
+        self._listener = threading.Thread(target=self._listen, args=(url,), name="pg-listen", daemon=True)
+        self._listener.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _listen(self, url: str) -> None:
+        import psycopg
+
+        conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.notify()  # anything inserted while we were (re)connecting
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0):
+                            self.notify()
+            except Exception as exc:  # reconnect after a dropped connection
+                log.warning("LISTEN connection lost (%s); reconnecting", exc)
+                self._stop.wait(1.0)
+
+
+def postgres_url(database_url: str) -> str | None:
+    return database_url if database_url.startswith("postgresql") else None
+
+
+__all__: list[Any] = ["CHANNEL", "Wakeup", "postgres_url"]

@@ -1,0 +1,20 @@
+"""Webhook delivery (contract §5): the sender that drains the transactional outbox.
+
+``WebhookSender`` claims due ``webhook_outbox`` rows, signs them (Standard Webhooks plus PiAPI's
+``x-webhook-secret``), POSTs them without following redirects, and retries failures with jittered
+exponential backoff. It reads and writes only the outbox: delivery never changes a task.
+"""
+
+from aceserve.webhooks.backoff import RetryPolicy, backoff_delay, next_attempt_at
+from aceserve.webhooks.sender import WebhookSender
+from aceserve.webhooks.signing import SignedRequest, UnsendableDelivery, build_request
+
+__all__ = [
+    "RetryPolicy",
+    "SignedRequest",
+    "UnsendableDelivery",
+    "WebhookSender",
+    "backoff_delay",
+    "build_request",
+    "next_attempt_at",
+]
