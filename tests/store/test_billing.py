@@ -1,0 +1,177 @@
+"""Credit: freeze at create, consume on completion, release on failure or cancel; the ledger always
+adds up to the balance (contract §7)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+
+from aceserve.domain.errors import InsufficientCredit, TooManyRequests
+from aceserve.store import accounts, queue
+from aceserve.store.db import Database
+from aceserve.store.files import new_file_record
+from aceserve.store.models import Account
+from aceserve.store.tasks import cancel_task
+from tests.store.helpers import PUBLIC_URL, make_account, make_task, reload
+
+
+def balances(db: Database, account_id: str) -> tuple[int | None, int, tuple[int, int]]:
+    with db.read() as session:
+        account = session.get(Account, account_id)
+        assert account is not None
+        return account.balance_units, account.frozen_units, accounts.ledger_sums(session, account_id)
+
+
+def assert_ledger_matches(db: Database, account_id: str) -> None:
+    balance, frozen, (available_sum, frozen_sum) = balances(db, account_id)
+    assert balance == available_sum and frozen == frozen_sum
+
+
+def test_create_freezes_and_completion_consumes_actual_seconds(database: Database) -> None:
+    account = make_account(database, credits_usd=1.0)  # 10_000_000 units
+    task = make_task(database, account, duration=20)  # freezes 100_000
+    assert balances(database, account)[:2] == (9_900_000, 100_000)
+    (lease,) = queue.claim(database, owner="w", lease_seconds=60, public_url=PUBLIC_URL)
+    record = new_file_record(
+        kind="output", ext="mp3", content_type="audio/mpeg", size=1, retention_hours=1, account_id=account
+    )
+    queue.complete(
+        database,
+        lease,
+        output={"audio_url": "/files/a.mp3"},
+        seconds=12.5,
+        units_per_second=5000,
+        file=record,
+        meta={},
+        public_url=PUBLIC_URL,
+    )
+    done = reload(database, task.id)
+    assert (done.frozen_units, done.consumed_units) == (0, 62_500)
+    assert balances(database, account)[:2] == (10_000_000 - 62_500, 0)
+    assert_ledger_matches(database, account)
+
+
+def test_insufficient_credit_is_refused_and_leaves_nothing(database: Database) -> None:
+    account = make_account(database, credits_usd=0.004)  # 40_000 units: covers 8 s
+    with pytest.raises(InsufficientCredit, match="Insufficient credit"):
+        make_task(database, account, duration=10)
+    assert balances(database, account)[:2] == (40_000, 0)
+    assert_ledger_matches(database, account)
+
+
+def test_parallel_creates_never_overdraw(database: Database) -> None:
+    account = make_account(database, credits_usd=10 * 10 * 5000 / 1e7)  # exactly ten 10-second tasks
+    accepted: list[str] = []
+    refused: list[Exception] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(10)
+
+    def create(n: int) -> None:
+        other = Database(database.url)
+        barrier.wait()
+        try:
+            for _ in range(n):
+                try:
+                    task = make_task(other, account, duration=10)
+                    with lock:
+                        accepted.append(task.id)
+                except InsufficientCredit as exc:
+                    with lock:
+                        refused.append(exc)
+        finally:
+            other.dispose()
+
+    threads = [threading.Thread(target=create, args=(5,)) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(accepted) == 10 and len(refused) == 40
+    assert balances(database, account)[:2] == (0, 500_000)
+    assert_ledger_matches(database, account)
+
+
+def test_staged_tasks_start_in_creation_order_as_slots_free(database: Database) -> None:
+    account = make_account(database, max_concurrent=2)
+    tasks = [make_task(database, account) for _ in range(5)]
+    assert [reload(database, t.id).status for t in tasks] == ["pending", "pending", "staged", "staged", "staged"]
+    (lease,) = queue.claim(database, owner="w", lease_seconds=60, public_url=PUBLIC_URL)
+    queue.fail(database, lease, message="bad", retryable=False, max_attempts=1, public_url=PUBLIC_URL)
+    assert [reload(database, t.id).status for t in tasks[1:]] == ["pending", "pending", "staged", "staged"]
+    with database.write() as session:
+        cancel_task(session, account, tasks[1].id, public_url=PUBLIC_URL)
+    assert [reload(database, t.id).status for t in tasks[2:]] == ["pending", "pending", "staged"]
+
+
+def test_queue_cap_answers_429(database: Database) -> None:
+    account = make_account(database)
+    make_task(database, account, max_queued=1)
+    with pytest.raises(TooManyRequests) as excinfo:
+        make_task(database, account, max_queued=1)
+    assert excinfo.value.retry_after > 0
+
+
+def test_ledger_invariant_holds_over_random_lifecycles(database: Database) -> None:
+    rng = random.Random(7)
+    account = make_account(database, credits_usd=0.5, max_concurrent=3)
+    for _ in range(60):
+        action = rng.choice(["create", "create", "claim_complete", "claim_fail", "cancel", "expire"])
+        try:
+            if action == "create":
+                make_task(database, account, duration=rng.choice([10, 30, 60]))
+            elif action in ("claim_complete", "claim_fail", "expire"):
+                leases = queue.claim(
+                    database, owner="w", lease_seconds=0.01 if action == "expire" else 60, public_url=PUBLIC_URL
+                )
+                for lease in leases:
+                    if action == "claim_complete":
+                        record = new_file_record(
+                            kind="output",
+                            ext="wav",
+                            content_type="audio/wav",
+                            size=1,
+                            retention_hours=1,
+                            account_id=account,
+                        )
+                        queue.complete(
+                            database,
+                            lease,
+                            output={"audio_url": "/files/x.wav"},
+                            seconds=rng.uniform(1, 10),
+                            units_per_second=5000,
+                            file=record,
+                            meta={},
+                            public_url=PUBLIC_URL,
+                        )
+                    elif action == "claim_fail":
+                        queue.fail(
+                            database,
+                            lease,
+                            message="x",
+                            retryable=rng.random() < 0.5,
+                            max_attempts=2,
+                            public_url=PUBLIC_URL,
+                        )
+                if action == "expire":
+                    time.sleep(0.02)
+                    queue.reap_expired(database, max_attempts=2, public_url=PUBLIC_URL)
+            else:
+                with database.read() as session:
+                    from sqlalchemy import select
+
+                    from aceserve.store.models import Task
+
+                    ids = session.scalars(
+                        select(Task.id).where(Task.status.in_(["staged", "pending", "processing"]))
+                    ).all()
+                if ids:
+                    with database.write() as session:
+                        cancel_task(session, account, rng.choice(ids), public_url=PUBLIC_URL)
+        except InsufficientCredit:
+            pass
+        assert_ledger_matches(database, account)
+        balance, frozen, _ = balances(database, account)
+        assert balance is not None and balance >= 0 and frozen >= 0
