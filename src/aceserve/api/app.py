@@ -1,0 +1,71 @@
+"""The application factory. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+from fastapi import FastAPI
+
+from aceserve import __version__
+from aceserve.api.body_limit import BodySizeLimit
+from aceserve.api.deps import Services
+from aceserve.api.errors import install_error_handlers
+from aceserve.api.ratelimit import RateLimiter
+from aceserve.api.routes import account, files, health, tasks, uploads
+from aceserve.settings import Settings
+from aceserve.storage import open_storage
+from aceserve.store.db import Database
+from aceserve.store.migrate import upgrade
+from aceserve.store.wakeup import Wakeup, postgres_url
+
+log = logging.getLogger("aceserve.api")
+
+
+class BackgroundService(Protocol):
+    """Something the app runs beside itself (in-process worker, webhook sender, file janitor)."""
+
+    def start(self, services: Services) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def build_services(settings: Settings) -> Services:
+    db = Database(settings.database_url)
+    upgrade(db.engine)
+    storage = open_storage(settings.storage_url, files_dir=settings.files_dir, s3_endpoint_url=settings.s3_endpoint_url)
+    wakeup = Wakeup()
+    pg = postgres_url(settings.database_url)
+    if pg:
+        wakeup.listen_postgres(pg)
+    return Services(settings, db, storage, wakeup, RateLimiter(settings.rate_limit_per_minute))
+
+
+def create_app(settings: Settings, *, background: Sequence[BackgroundService] = ()) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings)
+        app.state.services = services
+        for service in background:
+            service.start(services)
+        try:
+            yield
+        finally:
+            for service in reversed(background):
+                service.stop()
+            services.wakeup.close()
+            services.db.dispose()
+
+    app = FastAPI(
+        title="aceserve",
+        version=__version__,
+        summary="PiAPI's Qubico/ace-step task API, self-hosted on ACE-Step 1.5.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for module in (tasks, uploads, account, files, health):
+        app.include_router(module.router)
+    return app

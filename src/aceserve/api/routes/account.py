@@ -1,0 +1,107 @@
+"""Account endpoints (contract §8): balance and limits, active task counts, task history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from aceserve.api.deps import AccountDep, ServicesDep
+from aceserve.api.envelope import success
+from aceserve.domain.errors import InvalidInput
+from aceserve.domain.states import MODEL_NAME, TaskStatus
+from aceserve.store import accounts
+from aceserve.store import tasks as task_store
+from aceserve.store.models import Account
+from aceserve.store.render import format_time, render_task, render_usage
+
+router = APIRouter(tags=["account"])
+MAX_PAGE_SIZE = 100
+
+
+@router.get("/account/info", summary="Account, balance and limits")
+def account_info(account: AccountDep, services: ServicesDep) -> dict[str, Any]:
+    with services.db.read() as session:
+        fresh = session.get(Account, account.id)
+        assert fresh is not None
+        balance = fresh.balance_units
+        return success(
+            {
+                "account_id": fresh.id,
+                "account_name": fresh.name,
+                "equivalent_in_usd": None if balance is None else accounts.units_to_usd(balance),
+                "frozen_in_usd": accounts.units_to_usd(fresh.frozen_units),
+                "unlimited_credit": balance is None,
+                "max_concurrent_task_count": fresh.max_concurrent,
+                "plan": fresh.plan,
+                "created_at": format_time(fresh.created_at),
+            }
+        )
+
+
+@router.get("/account/active_tasks", summary="Counts of staged, pending and processing tasks")
+def active_tasks(account: AccountDep, services: ServicesDep) -> dict[str, Any]:
+    with services.db.read() as session:
+        counts = task_store.count_by_status(session, account.id)
+    return success(
+        {
+            "ace_step": {
+                "staged_count": counts[TaskStatus.STAGED],
+                "pending_count": counts[TaskStatus.PENDING],
+                "processing_count": counts[TaskStatus.PROCESSING],
+                "active_tasks": sum(counts.values()),
+            }
+        }
+    )
+
+
+@router.get("/api/open/tasks/histories", summary="Paged task history, newest first")
+def histories(
+    account: AccountDep,
+    services: ServicesDep,
+    page: Annotated[int, Query(description="1-based page number")] = 1,
+    page_size: Annotated[int, Query(description=f"rows per page, at most {MAX_PAGE_SIZE}")] = 10,
+    model: Annotated[str, Query(description="only tasks of this model")] = "",
+    start_time: Annotated[str, Query(description="unix seconds or RFC 3339; tasks created at or after")] = "",
+    end_time: Annotated[str, Query(description="unix seconds or RFC 3339; tasks created at or before")] = "",
+) -> dict[str, Any]:
+    if page < 1:
+        raise InvalidInput("page", f"must be at least 1; got {page}")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidInput("page_size", f"must be between 1 and {MAX_PAGE_SIZE}; got {page_size}")
+    start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
+    if start and end and start > end:
+        raise InvalidInput("start_time", "must not be after `end_time`")
+    if model and model != MODEL_NAME:
+        return success({"data": [], "page": page, "size": page_size, "total": 0})
+    with services.db.read() as session:
+        found = task_store.list_history(session, account.id, page=page, page_size=page_size, start=start, end=end)
+        rows = [history_row(task, services.settings.public_url) for task in found.tasks]
+    return success({"data": rows, "page": page, "size": page_size, "total": found.total})
+
+
+def history_row(task: Any, public_url: str) -> dict[str, Any]:
+    rendered = render_task(task, public_url)
+    return {
+        "task_id": task.id,
+        "task_model": MODEL_NAME,
+        "action": task.task_type,
+        "status": rendered["status"],
+        "usage": render_usage(task),
+        "created_at": format_time(task.created_at),
+        "updated_at": format_time(task.updated_at),
+        "detail": {"model": MODEL_NAME, "task_type": task.task_type, "output": rendered["output"]},
+    }
+
+
+def parse_time(field: str, value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        if value.replace(".", "", 1).isdigit():
+            return datetime.fromtimestamp(float(value), UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        raise InvalidInput(field, f"must be unix seconds or an RFC 3339 time; got {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,31 @@
+"""``/files/{id}.{ext}``: download outputs and stored inputs. Ids are opaque random tokens, so a
+file URL works without an API key, like PiAPI's CDN links; it expires with the file."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, Response
+
+from aceserve.api.deps import ServicesDep
+from aceserve.domain.errors import NotFound
+from aceserve.store.files import FILE_ROUTE, get_live_file, parse_file_path
+
+router = APIRouter(tags=["files"])
+
+
+@router.get(FILE_ROUTE + "{name}", summary="Download a file", response_class=Response)
+def download(name: str, services: ServicesDep) -> Response:
+    parsed = parse_file_path(FILE_ROUTE + name)
+    if parsed is None:
+        raise NotFound(f"File {name} was not found.")
+    with services.db.read() as session:
+        record = get_live_file(session, *parsed)
+    if record is None:
+        raise NotFound(f"File {name} was not found or has expired.")
+    headers = {"Cache-Control": "private, max-age=3600"}
+    local = services.storage.open_path(record.storage_key)
+    if local is not None:
+        return FileResponse(
+            local, media_type=record.content_type, headers=headers, filename=f"{record.id}.{record.ext}"
+        )
+    return Response(services.storage.get(record.storage_key), media_type=record.content_type, headers=headers)

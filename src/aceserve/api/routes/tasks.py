@@ -1,0 +1,110 @@
+"""``/api/v1/task``: create, fetch and cancel tasks (contract §3–§4)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from starlette.concurrency import run_in_threadpool
+
+from aceserve.api.deps import AccountDep, Services, ServicesDep
+from aceserve.api.envelope import success
+from aceserve.api.stored_files import store_inline_audio
+from aceserve.domain.errors import InvalidInput
+from aceserve.domain.inputs import (
+    CreateTaskCommand,
+    batch_hint,
+    generated_seconds_estimate,
+    input_with_stored_audio,
+    parse_create_request,
+)
+from aceserve.domain.limits import MAX_OUTPUT_SECONDS
+from aceserve.store import tasks as task_store
+from aceserve.store.models import Account
+from aceserve.store.render import render_task
+
+router = APIRouter(prefix="/api/v1", tags=["tasks"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Repeat a create safely: the same key returns the original task."),
+]
+
+
+async def read_json(request: Request) -> Any:
+    body = await request.body()
+    if not body.strip():
+        raise InvalidInput("body", "must be a JSON object; the request body was empty")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput("body", f"must be valid JSON ({exc})") from None
+
+
+def units_per_second(services: Services) -> int:
+    return round(services.settings.price_usd_per_second * 10_000_000)
+
+
+@router.post("/task", summary="Create a task")
+async def create_task(
+    request: Request, account: AccountDep, services: ServicesDep, idempotency_key: IdempotencyKey = None
+) -> dict[str, Any]:
+    body = await read_json(request)
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        raise InvalidInput("Idempotency-Key", "header must be 1 to 255 characters")
+    command = parse_create_request(body, max_inline_audio_bytes=services.settings.max_input_audio_bytes)
+    return success(await run_in_threadpool(_create, services, account, command, idempotency_key))
+
+
+def _create(services: Services, account: Account, command: CreateTaskCommand, key: str | None) -> dict[str, Any]:
+    settings = services.settings
+    if key is not None:
+        with services.db.read() as session:
+            earlier = task_store.find_by_idempotency_key(session, account.id, key)
+            if earlier is not None:
+                return render_task(earlier, settings.public_url)
+    seconds = generated_seconds_estimate(command) or MAX_OUTPUT_SECONDS
+    stored = store_inline_audio(services, account.id, command)
+    try:
+        draft = task_store.TaskDraft(
+            task_type=command.task_type.value,
+            input=input_with_stored_audio(command, {name: path for name, (path, _) in stored.items()}),
+            config=command.config,
+            frozen_units=math.ceil(seconds) * units_per_second(services),
+            batch_hint=batch_hint(command),
+            idempotency_key=key,
+            files=[record for _, record in stored.values()],
+        )
+        with services.db.write() as session:
+            result = task_store.create_task(
+                session, account.id, draft, public_url=settings.public_url, max_queued=settings.max_queued_tasks
+            )
+            data = render_task(result.task, settings.public_url)
+    except BaseException:
+        for _, record in stored.values():
+            services.storage.delete(record.storage_key)
+        raise
+    if not result.created:
+        for _, record in stored.values():
+            services.storage.delete(record.storage_key)
+    else:
+        services.wakeup.notify()  # workers (a pending task) and the webhook sender (an event)
+    return data
+
+
+@router.get("/task/{task_id}", summary="Fetch a task")
+def get_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
+    with services.db.read() as session:
+        task = task_store.get_task(session, account.id, task_id)
+        return success(render_task(task, services.settings.public_url))
+
+
+@router.delete("/task/{task_id}", summary="Cancel a task")
+def cancel_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
+    with services.db.write() as session:
+        task = task_store.cancel_task(session, account.id, task_id, public_url=services.settings.public_url)
+        data = render_task(task, services.settings.public_url)
+    services.wakeup.notify()  # a cancelled task may free a slot for a staged one
+    return success(data)

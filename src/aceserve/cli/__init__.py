@@ -1,0 +1,1 @@
+"""Command line: the composition root that wires settings, store, API, workers and engine."""

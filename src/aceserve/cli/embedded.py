@@ -1,0 +1,30 @@
+"""Run an aceserve app in a background thread of this process (benchmarks, tests, notebooks)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+
+@contextmanager
+def serve_in_thread(app: FastAPI, *, host: str, port: int, start_timeout: float = 60.0) -> Iterator[None]:
+    """Serve ``app`` on ``host:port`` until the block ends; waits until it accepts connections."""
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            raise RuntimeError(f"the server on {host}:{port} did not start")
+        time.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(60)

@@ -1,0 +1,146 @@
+"""Composition of the long-running commands: ``serve``, ``api`` and ``worker``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from aceserve.cli.background import ThreadService, WorkerService, janitor_service, webhook_service
+from aceserve.engine.types import Engine
+from aceserve.settings import TINY_MODEL, Settings
+from aceserve.store import accounts
+from aceserve.store.db import Database
+from aceserve.store.migrate import upgrade
+
+log = logging.getLogger("aceserve")
+
+NOISE_BANNER = """
+  ************************************************************************
+  *  --model tiny: serving a TINY RANDOM checkpoint. It makes NOISE,      *
+  *  not music. It exists to try the API where no weights can be had.    *
+  *  For music, run on a GPU machine with the default --model.           *
+  ************************************************************************
+"""
+
+
+def resolve_model(settings: Settings) -> str:
+    """The hub id or directory to load; ``tiny`` is built once into the data dir."""
+    if settings.model != TINY_MODEL:
+        return settings.model
+    directory = settings.data_dir / "tiny-model"
+    if not (directory / "model_index.json").is_file():
+        from aceserve.engine.tiny import make_tiny_checkpoint
+
+        click.echo(f"Building the tiny random checkpoint in {directory} ...", err=True)
+        make_tiny_checkpoint(directory)
+    click.secho(NOISE_BANNER, fg="yellow", bold=True, err=True)
+    return str(directory)
+
+
+def devices_for(setting: str) -> list[str]:
+    """One worker per device: every visible GPU for ``auto``/``cuda``, else the named device."""
+    if setting not in ("auto", "cuda"):
+        return [setting]
+    import torch
+
+    count = torch.cuda.device_count()
+    if count:
+        return [f"cuda:{index}" for index in range(count)]
+    if setting == "cuda":
+        raise click.UsageError("--device cuda: no CUDA device is visible to this process.")
+    return ["cpu"]
+
+
+def engine_factory(settings: Settings, model: str, device: str) -> Callable[[], Engine]:
+    def load() -> Engine:
+        from aceserve.engine.loader import load_engine
+
+        return load_engine(
+            model,
+            device=device,
+            cpu_offload=settings.cpu_offload,
+            compile=settings.compile,
+            max_batch_size=settings.max_batch_size,
+        )
+
+    return load
+
+
+def announce_key(settings: Settings) -> None:
+    db = Database(settings.database_url)
+    try:
+        upgrade(db.engine)
+        with db.write() as session:
+            new_key = accounts.ensure_default_account(session, max_concurrent=settings.default_max_concurrent)
+    finally:
+        db.dispose()
+    if new_key is not None:
+        click.secho("First start: created the account 'default' (unlimited credit) and its API key:", bold=True)
+        click.echo(f"  {new_key.secret}")
+        click.echo("  (shown once; make more with `aceserve keys create`)")
+
+
+def run_serve(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    model = resolve_model(settings)
+    workers: list[ThreadService] = [
+        WorkerService(engine_factory(settings, model, device), device)
+        for device in devices_for(settings.device)
+        for _ in range(max(1, settings.workers))
+    ]
+    _run_http(settings, [*workers, webhook_service(), janitor_service()])
+
+
+def run_api(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _run_http(settings, [webhook_service(), janitor_service()])
+
+
+def _run_http(settings: Settings, background: list[ThreadService]) -> None:
+    import uvicorn
+
+    from aceserve.api.app import create_app
+
+    announce_key(settings)
+    app = create_app(settings, background=background)
+    click.secho(f"aceserve listening on {settings.public_url}  (docs: {settings.public_url}/docs)", bold=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, timeout_graceful_shutdown=30)
+
+
+def run_worker(settings: Settings) -> None:
+    from aceserve.storage import open_storage
+    from aceserve.store.wakeup import Wakeup, postgres_url
+    from aceserve.worker.loop import Worker
+
+    model = resolve_model(settings)
+    device = devices_for(settings.device)[0] if settings.device in ("auto", "cuda") else settings.device
+    db = Database(settings.database_url)
+    upgrade(db.engine)
+    wakeup = Wakeup()
+    pg = postgres_url(settings.database_url)
+    if pg:
+        wakeup.listen_postgres(pg)
+    storage = open_storage(settings.storage_url, files_dir=settings.files_dir, s3_endpoint_url=settings.s3_endpoint_url)
+    worker = Worker(settings, db, storage, wakeup, engine_factory(settings, model, device), device=device)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: finishing the current batch, then stopping", signum)
+        stop.set()
+        wakeup.notify()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    worker.run(stop)
+    wakeup.close()
+    db.dispose()
+    if worker.failed is not None:
+        raise click.ClickException(f"The worker could not load the model: {worker.failed}")
+
+
+__all__ = ["Path", "run_api", "run_serve", "run_worker"]

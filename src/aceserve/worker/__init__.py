@@ -1,0 +1,1 @@
+"""Workers: claim tasks from the queue, fetch and decode inputs, run the engine, store results."""

@@ -1,0 +1,204 @@
+"""Running one claimed batch: inputs → engine → encoded file → completion, or a clear failure."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from aceserve.domain.errors import StaleLease, TaskCancelled, TaskInputError
+from aceserve.domain.states import TaskType
+from aceserve.engine.types import Engine, GenerationRequest, GenerationResult
+from aceserve.media import CONTENT_TYPES, encode_audio
+from aceserve.settings import Settings
+from aceserve.storage import FileStorage
+from aceserve.store import queue
+from aceserve.store.db import Database
+from aceserve.store.files import file_path, new_file_record
+from aceserve.worker.heartbeat import Heartbeat
+from aceserve.worker.inputs import InputResolver
+
+log = logging.getLogger("aceserve.worker")
+MAX_SEED = 2**32
+
+
+@dataclass(frozen=True)
+class Prepared:
+    lease: queue.Lease
+    request: GenerationRequest
+
+
+def build_request(task_type: str, task_input: dict[str, Any], seed: int, audio: Any) -> GenerationRequest:
+    """The engine's view of a task: the normalized input echo plus its decoded audio."""
+    kind = TaskType(task_type)
+
+    def text(name: str, default: str = "") -> str:
+        value = task_input.get(name, default)
+        return value if isinstance(value, str) else default
+
+    def number(name: str) -> float | None:
+        value = task_input.get(name)
+        return float(value) if isinstance(value, int | float) else None
+
+    steps = task_input.get("infer_steps")
+    return GenerationRequest(
+        task_type=kind,
+        seed=seed,
+        style_prompt=text("style_prompt"),
+        lyrics=text("lyrics", "[inst]"),
+        negative_style_prompt=text("negative_style_prompt"),
+        duration=number("duration"),
+        audio=audio,
+        edit_style_prompt=text("edit_style_prompt"),
+        edit_lyrics=text("edit_lyrics", "[inst]"),
+        left_extend_duration=number("left_extend_duration") or 0.0,
+        right_extend_duration=number("right_extend_duration") or 0.0,
+        infer_steps=steps if isinstance(steps, int) else None,
+        guidance_scale=number("guidance_scale"),
+        audio_cover_strength=number("audio_cover_strength"),
+        edit_n_min=number("edit_n_min"),
+        edit_n_max=number("edit_n_max"),
+    )
+
+
+class BatchRunner:
+    """Turns leases into finished tasks. Every outcome is written under the lease's fencing token."""
+
+    def __init__(
+        self, settings: Settings, db: Database, storage: FileStorage, engine: Engine, inputs: InputResolver
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.storage = storage
+        self.engine = engine
+        self.inputs = inputs
+        self.units_per_second = round(settings.price_usd_per_second * 10_000_000)
+
+    def run(self, leases: list[queue.Lease]) -> None:
+        with Heartbeat(
+            self.db, leases, interval=self.settings.heartbeat_seconds, lease_seconds=self.settings.lease_seconds
+        ) as beat:
+            prepared = [item for item in (self._prepare(lease) for lease in leases) if item is not None]
+            groups: dict[str, list[Prepared]] = {}
+            for item in prepared:
+                groups.setdefault(self.engine.batch_key(item.request), []).append(item)
+            for group in groups.values():
+                self._run_group(group, beat)
+
+    def _prepare(self, lease: queue.Lease) -> Prepared | None:
+        try:
+            seed = lease.input.get("seed")
+            if not isinstance(seed, int):
+                seed = secrets.randbelow(MAX_SEED)
+            queue.set_seed(self.db, lease, seed)
+            audio = self.inputs.audio_for(lease.input)
+            return Prepared(lease, build_request(lease.task_type, lease.input, seed, audio))
+        except TaskInputError as exc:
+            self._fail(lease, str(exc), retryable=False)
+        except StaleLease:
+            log.warning("task %s was taken over before it started here", lease.task_id)
+        except Exception as exc:
+            log.exception("preparing task %s failed", lease.task_id)
+            self._fail(lease, f"Preparing the task failed: {exc}", retryable=True)
+        return None
+
+    def _run_group(self, group: list[Prepared], beat: Heartbeat) -> None:
+        def on_progress(fraction: float) -> None:
+            beat.progress = max(beat.progress, fraction)
+
+        def should_cancel() -> bool:
+            beat.poll_cancelled()
+            return beat.all_stopped()
+
+        beat.progress = 0.0
+        try:
+            results = self.engine.generate(
+                [item.request for item in group], on_progress=on_progress, should_cancel=should_cancel
+            )
+        except TaskCancelled:
+            for item in group:
+                self._finish_cancelled(item.lease)
+            return
+        except TaskInputError as exc:
+            if len(group) > 1:  # find the task the error belongs to: run each alone
+                for item in group:
+                    self._run_group([item], beat)
+                return
+            self._fail(group[0].lease, str(exc), retryable=False)
+            return
+        except Exception as exc:
+            log.exception("engine failed on %d task(s)", len(group))
+            for item in group:
+                self._fail(item.lease, f"The engine failed: {type(exc).__name__}: {exc}", retryable=True)
+            return
+        beat.poll_cancelled()
+        for item, result in zip(group, results, strict=True):
+            task_id = item.lease.task_id
+            if task_id in beat.lost:
+                continue
+            if task_id in beat.cancelled:
+                self._finish_cancelled(item.lease)
+                continue
+            self._complete(item, result)
+
+    def _complete(self, item: Prepared, result: GenerationResult) -> None:
+        lease = item.lease
+        fmt = str(lease.input.get("output_format", "mp3"))
+        try:
+            data = encode_audio(result.audio, sample_rate=result.sample_rate, fmt=fmt)  # type: ignore[arg-type]
+            record = new_file_record(
+                kind="output",
+                ext=fmt,
+                content_type=CONTENT_TYPES[fmt],
+                size=len(data),
+                retention_hours=self.settings.output_retention_hours,
+                account_id=lease.account_id,
+                task_id=lease.task_id,
+            )
+            self.storage.put(record.storage_key, data, record.content_type)
+        except Exception as exc:
+            log.exception("storing the output of task %s failed", lease.task_id)
+            self._fail(lease, f"Storing the output failed: {exc}", retryable=True)
+            return
+        seconds = result.audio.shape[-1] / result.sample_rate
+        meta = {
+            "duration": round(seconds, 3),
+            **{k: v for k, v in result.meta.items() if k in ("steps", "guidance_scale", "variant")},
+        }
+        try:
+            queue.complete(
+                self.db,
+                lease,
+                output={"audio_url": file_path(record)},
+                seconds=seconds,
+                units_per_second=self.units_per_second,
+                file=record,
+                meta=meta,
+                public_url=self.settings.public_url,
+            )
+        except StaleLease:
+            self.storage.delete(record.storage_key)
+            log.warning("task %s was taken over by another worker; dropping this result", lease.task_id)
+        except BaseException:
+            self.storage.delete(record.storage_key)
+            raise
+
+    def _finish_cancelled(self, lease: queue.Lease) -> None:
+        with contextlib.suppress(StaleLease):
+            queue.finish_cancelled(self.db, lease, public_url=self.settings.public_url)
+
+    def _fail(self, lease: queue.Lease, message: str, *, retryable: bool) -> None:
+        try:
+            queue.fail(
+                self.db,
+                lease,
+                message=message,
+                raw=message,
+                retryable=retryable,
+                max_attempts=self.settings.max_attempts,
+                public_url=self.settings.public_url,
+            )
+        except StaleLease:
+            log.warning("task %s was taken over; not recording this failure", lease.task_id)

@@ -1,0 +1,93 @@
+"""Keeps a batch's leases alive while the engine runs, and learns of cancellations."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+
+from aceserve.domain.errors import StaleLease
+from aceserve.store import queue
+from aceserve.store.db import Database
+
+log = logging.getLogger("aceserve.worker")
+CANCEL_POLL_SECONDS = 0.25
+
+
+class Heartbeat:
+    """Renews every lease of a batch each ``interval`` seconds and records progress.
+
+    ``cancelled`` holds the ids of tasks the client cancelled; ``lost`` those whose lease went to
+    another worker (their results must be thrown away).
+    """
+
+    def __init__(self, db: Database, leases: list[queue.Lease], *, interval: float, lease_seconds: float) -> None:
+        self.db = db
+        self.leases = {lease.task_id: lease for lease in leases}
+        self.interval = interval
+        self.lease_seconds = lease_seconds
+        self.progress = 0.0
+        self.cancelled: set[str] = set()
+        self.lost: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self._lock = threading.Lock()
+        self._last_poll = 0.0
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def beat(self) -> None:
+        """Renew all live leases now."""
+        with self._lock:
+            for task_id, lease in self.leases.items():
+                if task_id in self.lost:
+                    continue
+                try:
+                    reply = queue.heartbeat(self.db, lease, lease_seconds=self.lease_seconds, progress=self.progress)
+                except StaleLease:
+                    log.warning("lost the lease on task %s; its result will be discarded", task_id)
+                    self.lost.add(task_id)
+                    continue
+                except Exception:
+                    log.exception("heartbeat failed for task %s; will retry", task_id)
+                    continue
+                if reply.cancel_requested:
+                    self.cancelled.add(task_id)
+
+    def poll_cancelled(self) -> None:
+        """Look for client cancellations now (throttled), so a cancel stops the run within a step
+        instead of waiting for the next heartbeat."""
+        now = time.monotonic()
+        if now - self._last_poll < CANCEL_POLL_SECONDS:
+            return
+        self._last_poll = now
+        live = [task_id for task_id in self.leases if task_id not in self.cancelled | self.lost]
+        if live:
+            self.cancelled |= queue.cancel_requested(self.db, live)
+
+    def all_stopped(self) -> bool:
+        """True when no task of the batch still wants its result."""
+        return set(self.leases) <= (self.cancelled | self.lost)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.beat()
+
+
+@contextmanager
+def heartbeating(
+    db: Database, leases: list[queue.Lease], *, interval: float, lease_seconds: float
+) -> Iterator[Heartbeat]:
+    with Heartbeat(db, leases, interval=interval, lease_seconds=lease_seconds) as beat:
+        yield beat

@@ -1,0 +1,62 @@
+"""Input audio for a task: the server's own files straight from storage, anything else through the
+SSRF-safe fetcher; then decoded to 48 kHz stereo."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from aceserve.domain.errors import TaskInputError
+from aceserve.engine.types import Audio
+from aceserve.fetch import SafeFetcher
+from aceserve.media import decode_audio
+from aceserve.settings import Settings
+from aceserve.storage import FileMissing, FileStorage
+from aceserve.store.db import Database
+from aceserve.store.files import get_live_file, parse_file_path
+
+AUDIO_FIELDS = ("style_audio", "audio")
+
+
+class InputResolver:
+    def __init__(self, settings: Settings, db: Database, storage: FileStorage, fetcher: SafeFetcher) -> None:
+        self.settings = settings
+        self.db = db
+        self.storage = storage
+        self.fetcher = fetcher
+        own = urlsplit(settings.public_url)
+        self._own_origin = (own.scheme, own.netloc.lower())
+
+    def audio_for(self, task_input: dict[str, object]) -> Audio | None:
+        """The decoded input audio of a task, or None for tasks without one."""
+        for field in AUDIO_FIELDS:
+            value = task_input.get(field)
+            if isinstance(value, str) and value:
+                data = self.read(value, field=f"input.{field}")
+                return decode_audio(data, max_seconds=self.settings.max_input_audio_seconds, field=f"input.{field}")
+        return None
+
+    def read(self, url_or_path: str, *, field: str) -> bytes:
+        own = self.own_file(url_or_path)
+        if own is not None:
+            return self._read_own(own, url_or_path, field)
+        return self.fetcher.fetch(url_or_path, field=field)
+
+    def own_file(self, url_or_path: str) -> tuple[str, str] | None:
+        """(id, ext) when the URL names one of this server's files (any of its stored outputs,
+        uploads or inputs), which are read from storage without a network fetch."""
+        if url_or_path.startswith("/files/"):
+            return parse_file_path(url_or_path)
+        parts = urlsplit(url_or_path)
+        if (parts.scheme, parts.netloc.lower()) != self._own_origin or parts.query:
+            return None
+        return parse_file_path(parts.path)
+
+    def _read_own(self, own: tuple[str, str], url: str, field: str) -> bytes:
+        with self.db.read() as session:
+            record = get_live_file(session, *own)
+        if record is None:
+            raise TaskInputError(f"`{field}` names a file of this server that does not exist or has expired: {url}")
+        try:
+            return self.storage.get(record.storage_key)
+        except FileMissing:
+            raise TaskInputError(f"`{field}` names a file of this server whose data is gone: {url}") from None

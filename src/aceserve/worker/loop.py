@@ -1,0 +1,127 @@
+"""A worker: loads the model once, then claims and runs batches until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from aceserve.engine.types import Engine
+from aceserve.fetch import SafeFetcher
+from aceserve.settings import Settings
+from aceserve.storage import FileStorage
+from aceserve.store import queue
+from aceserve.store.db import Database
+from aceserve.store.wakeup import Wakeup
+from aceserve.store.workers import WorkerState, report
+from aceserve.worker.execute import BatchRunner
+from aceserve.worker.inputs import InputResolver
+
+log = logging.getLogger("aceserve.worker")
+EngineFactory = Callable[[], Engine]
+REAP_EVERY_SECONDS = 5.0
+
+
+def worker_id(device: str) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{device}:{threading.get_ident() % 10_000}"
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        storage: FileStorage,
+        wakeup: Wakeup,
+        engine_factory: EngineFactory,
+        *,
+        device: str,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.storage = storage
+        self.wakeup = wakeup
+        self.engine_factory = engine_factory
+        self.device = device
+        self.id = worker_id(device)
+        self.engine: Engine | None = None
+        self.ready = threading.Event()
+        self.failed: BaseException | None = None
+        self._last_reap = 0.0
+
+    def _report(self, state: WorkerState, detail: str = "") -> None:
+        try:
+            report(self.db, self.id, state=state, device=self.device, model=self.settings.model, detail=detail)
+        except Exception:
+            log.exception("could not record worker state %s", state)
+
+    def load(self) -> Engine | None:
+        self._report(WorkerState.STARTING, "loading the model")
+        try:
+            engine = self.engine_factory()
+        except Exception as exc:
+            self.failed = exc
+            log.error("worker %s failed to load the model: %s", self.id, exc)
+            self._report(WorkerState.FAILED, f"failed to load the model: {exc}")
+            self.ready.set()
+            return None
+        self.engine = engine
+        self._report(WorkerState.READY, f"{engine.info.variant} on {engine.info.device}")
+        self.ready.set()
+        return engine
+
+    def run(self, stop: threading.Event) -> None:
+        engine = self.engine or self.load()
+        if engine is None:
+            return
+        fetcher = SafeFetcher(
+            max_bytes=self.settings.max_input_audio_bytes,
+            timeout_seconds=self.settings.fetch_timeout_seconds,
+            allow_private=self.settings.allow_private_fetch,
+        )
+        runner = BatchRunner(
+            self.settings, self.db, self.storage, engine, InputResolver(self.settings, self.db, self.storage, fetcher)
+        )
+        log.info("worker %s ready (%s)", self.id, engine.info)
+        while not stop.is_set():
+            try:
+                self._cycle(runner, engine, stop)
+            except Exception:
+                log.exception("worker cycle failed; retrying")
+                stop.wait(1.0)
+        self._report(WorkerState.STOPPED)
+
+    def _cycle(self, runner: BatchRunner, engine: Engine, stop: threading.Event) -> None:
+        self._reap()
+        generation = self.wakeup.generation()
+        leases = queue.claim(
+            self.db,
+            owner=self.id,
+            lease_seconds=self.settings.lease_seconds,
+            max_batch=engine.info.max_batch_size,
+            public_url=self.settings.public_url,
+        )
+        if not leases:
+            self.wakeup.wait(generation, self.settings.poll_seconds)
+            return
+        if stop.is_set():
+            for lease in leases:
+                queue.release(self.db, lease, public_url=self.settings.public_url)
+            return
+        self._report(WorkerState.BUSY, ", ".join(lease.task_id for lease in leases))
+        try:
+            runner.run(leases)
+        finally:
+            self._report(WorkerState.READY)
+            self.wakeup.notify()  # a finished task may have promoted a staged one
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        if now - self._last_reap < REAP_EVERY_SECONDS:
+            return
+        self._last_reap = now
+        if queue.reap_expired(self.db, max_attempts=self.settings.max_attempts, public_url=self.settings.public_url):
+            self.wakeup.notify()
