@@ -8,6 +8,10 @@ template database, so each test starts empty and migrations run once per session
 from __future__ import annotations
 
 import os
+
+# The suite is offline: nothing may reach a model hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 import uuid
 from collections.abc import Iterator
 from pathlib import Path

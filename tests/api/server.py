@@ -12,6 +12,7 @@ import httpx
 
 from aceserve.api.app import BackgroundService, create_app
 from aceserve.cli.embedded import serve_in_thread
+from aceserve.domain.errors import NotFound
 from aceserve.settings import Settings
 from aceserve.store import accounts
 from aceserve.store.db import Database
@@ -38,7 +39,7 @@ class RunningServer:
             with db.write() as session:
                 try:
                     owner = accounts.get_account_by_name(session, account)
-                except Exception:
+                except NotFound:
                     owner = accounts.create_account(
                         session, account, credits_usd=credits_usd, max_concurrent=max_concurrent
                     )
@@ -55,7 +56,10 @@ def running_server(settings: Settings, background: Sequence[BackgroundService] =
     db = Database(settings.database_url)
     upgrade(db.engine)
     with db.write() as session:
-        owner = accounts.create_account(session, "tester", credits_usd=None, max_concurrent=10)
+        try:
+            owner = accounts.get_account_by_name(session, "tester")
+        except NotFound:
+            owner = accounts.create_account(session, "tester", credits_usd=None, max_concurrent=10)
         key = accounts.create_key(session, owner).secret
     db.dispose()
     app = create_app(settings, background=background)

@@ -1,0 +1,3 @@
+from aceserve.cli.main import cli
+
+cli()
