@@ -56,12 +56,14 @@ def settings_for(data_dir: Path, database_url: str, **extra: Any) -> Settings:
     return Settings(**values)
 
 
-def timed(concurrency: int, count: int, call: Any) -> float:
+def timed(concurrency: int, count: int, call: Any) -> tuple[float, list[httpx.Response]]:
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        for response in pool.map(lambda _: call(), range(count)):
-            response.raise_for_status()
-    return count / (time.perf_counter() - start)
+        responses = list(pool.map(lambda _: call(), range(count)))
+    rate = count / (time.perf_counter() - start)
+    for response in responses:
+        response.raise_for_status()
+    return rate, responses
 
 
 def throughput(args: argparse.Namespace, data_dir: Path) -> None:
@@ -71,8 +73,12 @@ def throughput(args: argparse.Namespace, data_dir: Path) -> None:
         limits = httpx.Limits(max_connections=args.concurrency)
         with httpx.Client(base_url=settings.public_url, headers={"x-api-key": key}, limits=limits) as client:
             task_id = client.post("/api/v1/task", json=BODY).json()["data"]["task_id"]
-            creates = timed(args.concurrency, args.requests, lambda: client.post("/api/v1/task", json=BODY))
-            gets = timed(args.concurrency, args.requests, lambda: client.get(f"/api/v1/task/{task_id}"))
+            creates, created = timed(args.concurrency, args.requests, lambda: client.post("/api/v1/task", json=BODY))
+            gets, _ = timed(args.concurrency, args.requests, lambda: client.get(f"/api/v1/task/{task_id}"))
+            # Cancel what was created, so a shared database leaves no backlog for the latency run.
+            for response in [*created]:
+                client.delete(f"/api/v1/task/{response.json()['data']['task_id']}")
+            client.delete(f"/api/v1/task/{task_id}")
     print(f"create: {creates:8.1f} requests/s  ({args.requests} requests, {args.concurrency} clients)")
     print(f"get:    {gets:8.1f} requests/s")
 
