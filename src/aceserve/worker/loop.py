@@ -51,6 +51,7 @@ class Worker:
         self.ready = threading.Event()
         self.failed: BaseException | None = None
         self._last_reap = 0.0
+        self._describe = ""
 
     def _report(self, state: WorkerState, detail: str = "") -> None:
         try:
@@ -69,7 +70,8 @@ class Worker:
             self.ready.set()
             return None
         self.engine = engine
-        self._report(WorkerState.READY, f"{engine.info.variant} on {engine.info.device}")
+        self._describe = f"{engine.info.variant} on {engine.info.device}, batches up to {engine.info.max_batch_size}"
+        self._report(WorkerState.READY, self._describe)
         self.ready.set()
         return engine
 
@@ -115,7 +117,7 @@ class Worker:
         try:
             runner.run(leases)
         finally:
-            self._report(WorkerState.READY)
+            self._report(WorkerState.READY, self._describe)
             self.wakeup.notify()  # a finished task may have promoted a staged one
 
     def _reap(self) -> None:
