@@ -207,18 +207,27 @@ def create_key(session: Session, account: Account) -> NewKey:
 
 
 def revoke_key(session: Session, prefix: str) -> int:
-    """Revoke every live key starting with ``prefix`` (at least 8 characters); returns how many."""
+    """Revoke the live key that starts with ``prefix`` (at least 8 characters, or the whole key).
+
+    A prefix that matches several keys is refused rather than revoking more than was meant.
+    """
     if len(prefix) < 8:
         raise InvalidInput("prefix", "must be at least 8 characters of the key")
-    keys = session.scalars(
-        select(ApiKey).where(ApiKey.prefix == prefix[:KEY_PREFIX_LENGTH], ApiKey.revoked_at.is_(None))
-    ).all()
-    matching = [key for key in keys if prefix.startswith(key.prefix) or key.prefix.startswith(prefix)]
+    live = ApiKey.revoked_at.is_(None)
+    exact = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(prefix), live)).all()
+    matching = list(exact) or list(
+        session.scalars(
+            select(ApiKey).where(ApiKey.prefix.startswith(prefix[:KEY_PREFIX_LENGTH], autoescape=True), live)
+        ).all()
+    )
+    if len(prefix) > KEY_PREFIX_LENGTH and not exact:
+        matching = []  # beyond the stored prefix only the whole key can be checked
     if not matching:
         raise NotFound(f"No live API key starts with {prefix!r}.")
-    for key in matching:
-        key.revoked_at = utcnow()
-    return len(matching)
+    if len(matching) > 1:
+        raise Conflict(f"{len(matching)} live keys start with {prefix!r}; give more characters of the key.")
+    matching[0].revoked_at = utcnow()
+    return 1
 
 
 def authenticate(session: Session, secret: str) -> Account | None:

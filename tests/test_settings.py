@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aceserve.settings import load_settings
+
+
+def test_flags_beat_environment_beat_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "aceserve.toml"
+    config.write_text('port = 9001\nmax_batch_size = 2\nmodel = "from-file"\n')
+    monkeypatch.setenv("ACESERVE_MODEL", "from-env")
+    settings = load_settings(config, port=9002, data_dir=tmp_path)
+    assert settings.port == 9002 and settings.model == "from-env" and settings.max_batch_size == 2
+    assert settings.database_url == f"sqlite:///{(tmp_path / 'aceserve.sqlite3').resolve()}"
+    assert settings.public_url == "http://127.0.0.1:9002"
+
+
+def test_invalid_values_are_refused_at_start(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="max_batch_size"):
+        load_settings(None, max_batch_size=0)
+    config = tmp_path / "bad.toml"
+    config.write_text("no_such_setting = 1\n")
+    with pytest.raises(ValueError, match="no_such_setting"):
+        load_settings(config)
