@@ -1,0 +1,245 @@
+"""From a ``GenerationRequest`` to a checked, fully resolved ``Job``; and the batch key.
+
+Torch-free: everything here is decided before any tensor is allocated, so bad input fails fast
+with a ``TaskInputError`` whose message names the field and shows the value.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import assert_never
+
+from aceserve.domain.errors import TaskInputError
+from aceserve.domain.states import TaskType
+from aceserve.engine.audio import (
+    MAX_OUTPUT_SAMPLES,
+    fit_length,
+    pad_to,
+    prepare_input_audio,
+    seconds_to_samples,
+)
+from aceserve.engine.types import MAX_OUTPUT_SECONDS, SAMPLE_RATE, Audio, GenerationRequest
+from aceserve.engine.variants import VariantDefaults
+
+DEFAULT_DURATION = 30.0
+DEFAULT_EDIT_N_MIN = 0.6
+DEFAULT_EDIT_N_MAX = 1.0
+MAX_STEPS = 200
+MAX_GUIDANCE = 50.0
+MAX_SEED = 2**64 - 1
+INSTRUMENTAL_TAGS = ("", "[inst]", "[instrumental]")
+MODEL_INSTRUMENTAL_LYRICS = "[Instrumental]"  # what ACE-Step 1.5 writes for an instrumental song
+VOCAL_LANGUAGE = "unknown"  # ACE-Step 1.5's value when the language is not given
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How the checkpoint's VAE maps samples to latent frames."""
+
+    sample_rate: int
+    hop_length: int
+
+    def frames_for(self, samples: int) -> int:
+        return -(-samples // self.hop_length)
+
+
+@dataclass(frozen=True)
+class TextCondition:
+    caption: str
+    lyrics: str
+    language: str
+
+
+@dataclass(frozen=True)
+class Sampling:
+    steps: int
+    guidance: float  # effective guidance; 1.0 means no CFG
+    shift: float
+    negative: str | None  # caption of the unconditional branch; None: the learned null embedding
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request, resolved: what the sampler runs and how the output is cut."""
+
+    request: GenerationRequest
+    sampling: Sampling
+    frames: int  # latent frames the DiT denoises
+    out_samples: int
+    condition: TextCondition
+    metas_seconds: float  # the duration written into the prompt's metadata
+    source: Audio | None = None  # input audio, fitted and padded to a whole number of latent frames
+    cover_strength: float = 1.0
+    edit_target: TextCondition | None = None
+    edit_window: tuple[int, int] = (0, 0)  # FlowEdit step indices [n_min, n_max)
+    edit_fractions: tuple[float, float] = (0.0, 0.0)  # edit_n_min, edit_n_max as resolved
+    left_frames: int = 0  # extend: generated frames before the source
+    source_frames: int = 0  # extend: frames holding the source
+    left_samples: int = 0
+    right_samples: int = 0
+    input_samples: int = 0  # extend/edit: length of the original input audio
+
+    @property
+    def task(self) -> TaskType:
+        return self.request.task_type
+
+    @property
+    def steps(self) -> int:
+        return self.sampling.steps
+
+    def batch_key(self) -> str:
+        s = self.sampling
+        parts = [str(self.task), f"frames={self.frames}", f"steps={s.steps}", f"guidance={s.guidance!r}"]
+        parts.append(f"shift={s.shift!r}")
+        if self.task is TaskType.AUDIO2AUDIO:
+            parts.append(f"blend={self.cover_strength < 1.0}")
+        if self.task is TaskType.EDIT:
+            parts.append(f"window={self.edit_window[0]}-{self.edit_window[1]}")
+        return ";".join(parts)
+
+
+def text_condition(caption: str, lyrics: str) -> TextCondition:
+    """``[inst]``, ``[instrumental]`` or empty lyrics become ACE-Step 1.5's instrumental form."""
+    if lyrics.strip().lower() in INSTRUMENTAL_TAGS:
+        lyrics = MODEL_INSTRUMENTAL_LYRICS
+    return TextCondition(caption=caption, lyrics=lyrics, language=VOCAL_LANGUAGE)
+
+
+def _fraction(value: float | None, default: float, field: str) -> float:
+    result = default if value is None else float(value)
+    if not 0.0 <= result <= 1.0:
+        raise TaskInputError(f"`{field}` must be between 0 and 1, got {value!r}.")
+    return result
+
+
+def _duration(value: float | None, field: str) -> int:
+    if value is None or not math.isfinite(value) or value <= 0 or value > MAX_OUTPUT_SECONDS:
+        raise TaskInputError(
+            f"`{field}` must be more than 0 and at most {MAX_OUTPUT_SECONDS:.0f} seconds, got {value!r}."
+        )
+    return seconds_to_samples(value)
+
+
+def _sampling(request: GenerationRequest, variant: VariantDefaults) -> Sampling:
+    if not isinstance(request.task_type, TaskType):
+        raise TaskInputError(f"`task_type` must be one of {[t.value for t in TaskType]}, got {request.task_type!r}.")
+    seed = request.seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= MAX_SEED:
+        raise TaskInputError(f"`seed` must be an integer from 0 to {MAX_SEED}, got {request.seed!r}.")
+    steps = variant.steps if request.infer_steps is None else request.infer_steps
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise TaskInputError(f"`infer_steps` must be an integer from 1 to {MAX_STEPS}, got {request.infer_steps!r}.")
+    guidance = variant.guidance if request.guidance_scale is None else float(request.guidance_scale)
+    if not math.isfinite(guidance) or not 0.0 <= guidance <= MAX_GUIDANCE:
+        raise TaskInputError(f"`guidance_scale` must be from 0 to {MAX_GUIDANCE:g}, got {request.guidance_scale!r}.")
+    if not variant.uses_cfg or guidance <= 1.0:
+        guidance = 1.0  # no CFG; on turbo, guidance is distilled into the weights
+    negative = (request.negative_style_prompt.strip() or None) if guidance > 1.0 else None
+    return Sampling(steps=steps, guidance=guidance, shift=variant.shift, negative=negative)
+
+
+def plan_job(request: GenerationRequest, variant: VariantDefaults, geometry: Geometry) -> Job:
+    """Check ``request`` and resolve every default; raises ``TaskInputError`` on bad input."""
+    sampling = _sampling(request, variant)
+    condition = text_condition(request.style_prompt, request.lyrics)
+    hop = geometry.hop_length
+    task = request.task_type
+    if task is TaskType.TXT2AUDIO:
+        samples = _duration(DEFAULT_DURATION if request.duration is None else request.duration, "duration")
+        return Job(
+            request=request,
+            sampling=sampling,
+            frames=geometry.frames_for(samples),
+            out_samples=samples,
+            condition=condition,
+            metas_seconds=samples / SAMPLE_RATE,
+        )
+    if task is TaskType.AUDIO2AUDIO:
+        audio = prepare_input_audio(request.audio, "style_audio")
+        samples = audio.shape[1] if request.duration is None else _duration(request.duration, "duration")
+        frames = geometry.frames_for(samples)
+        source = fit_length(audio, samples)
+        return Job(
+            request=request,
+            sampling=sampling,
+            frames=frames,
+            out_samples=samples,
+            condition=condition,
+            metas_seconds=samples / SAMPLE_RATE,
+            source=pad_to(source, frames * hop),
+            cover_strength=_fraction(request.audio_cover_strength, 1.0, "audio_cover_strength"),
+        )
+    if task is TaskType.EDIT:
+        audio = prepare_input_audio(request.audio, "audio")
+        n_min = _fraction(request.edit_n_min, DEFAULT_EDIT_N_MIN, "edit_n_min")
+        n_max = _fraction(request.edit_n_max, DEFAULT_EDIT_N_MAX, "edit_n_max")
+        if n_min >= n_max:
+            raise TaskInputError(f"`edit_n_min` ({n_min}) must be smaller than `edit_n_max` ({n_max}).")
+        frames = geometry.frames_for(audio.shape[1])
+        return Job(
+            request=request,
+            sampling=sampling,
+            frames=frames,
+            out_samples=audio.shape[1],
+            condition=condition,
+            metas_seconds=audio.shape[1] / SAMPLE_RATE,
+            source=pad_to(audio, frames * hop),
+            edit_target=text_condition(request.edit_style_prompt, request.edit_lyrics),
+            edit_window=(_step_index(sampling.steps, n_min), _step_index(sampling.steps, n_max)),
+            edit_fractions=(n_min, n_max),
+            input_samples=audio.shape[1],
+        )
+    if task is TaskType.EXTEND:
+        return _plan_extend(request, sampling, condition, geometry)
+    assert_never(task)
+
+
+def _step_index(steps: int, fraction: float) -> int:
+    return math.floor(steps * fraction + 1e-9)
+
+
+def _plan_extend(request: GenerationRequest, sampling: Sampling, condition: TextCondition, geometry: Geometry) -> Job:
+    audio = prepare_input_audio(request.audio, "audio")
+    for field, value in (
+        ("left_extend_duration", request.left_extend_duration),
+        ("right_extend_duration", request.right_extend_duration),
+    ):
+        if not math.isfinite(value) or value < 0:
+            raise TaskInputError(f"`{field}` must be 0 or more seconds, got {value!r}.")
+    left = seconds_to_samples(request.left_extend_duration)
+    right = seconds_to_samples(request.right_extend_duration)
+    if left + right == 0:
+        raise TaskInputError(
+            "`left_extend_duration` + `right_extend_duration` must be more than 0 seconds, got "
+            f"{request.left_extend_duration!r} + {request.right_extend_duration!r}."
+        )
+    samples = audio.shape[1]
+    total = left + samples + right
+    if total > MAX_OUTPUT_SAMPLES:
+        raise TaskInputError(
+            f"Extending {samples / SAMPLE_RATE:.1f} s of audio by {left / SAMPLE_RATE:.1f} s + "
+            f"{right / SAMPLE_RATE:.1f} s gives {total / SAMPLE_RATE:.1f} s; the longest output is "
+            f"{MAX_OUTPUT_SECONDS:.0f} s."
+        )
+    hop = geometry.hop_length
+    left_frames = geometry.frames_for(left)
+    # The source starts on a frame boundary; a partly filled last frame is regenerated when a right
+    # pad follows it (its tail is then pad, not source), and kept otherwise.
+    source_frames = samples // hop if right and samples % hop else geometry.frames_for(samples)
+    frames = left_frames + geometry.frames_for(samples + right)
+    return Job(
+        request=request,
+        sampling=sampling,
+        frames=frames,
+        out_samples=total,
+        condition=condition,
+        metas_seconds=total / SAMPLE_RATE,
+        source=pad_to(audio, geometry.frames_for(samples) * hop),
+        left_frames=left_frames,
+        source_frames=source_frames,
+        left_samples=left,
+        right_samples=right,
+        input_samples=samples,
+    )

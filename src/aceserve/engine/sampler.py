@@ -1,0 +1,193 @@
+"""Denoising loops on the pipeline's own DiT: flow-matching Euler sampling, and FlowEdit.
+
+The plain loop is the one ``AceStepPipeline.__call__`` runs (shifted schedule, Euler steps in float32,
+APG guidance with the learned null condition on CFG checkpoints, cover-strength blending), with
+three additions the pipeline cannot do from outside: conditions of different lengths in one batch
+(key-padding masks), a caller-chosen unconditional branch (the negative prompt), and a "keep"
+region that follows the source latents' noising path (extend). Control follows the pipeline's
+contract: after every step ``callback_on_step_end(pipe, step, t, {"latents": x})`` runs; when it
+sets ``pipe._interrupt`` the loop stops and returns None, so partial latents are never decoded.
+
+FlowEdit (training-free editing, as ACE-Step v1's edit mode runs it) on the shifted schedule
+``t_0 = 1 > ... > t_N = 0``: skip the steps before ``n_min``; ``z = x_src``; for steps ``i < n_max``
+draw fresh noise ``e``, ``zt_src = (1 - t) x_src + t e``, ``zt_tar = zt_src + (z - x_src)``, and step
+``z += (t_next - t) (v(zt_tar | target) - v(zt_src | source))``; from ``n_max`` on, re-noise
+``z + t (e - x_src)`` and finish with plain sampling under the target condition. The two conditions
+are padded to one width, so with identical source and target conditions both velocities come from
+identical inputs of identical shapes: they are equal, and ``z`` stays ``x_src`` exactly (when
+``n_max = N``; a plain-sampling tail regenerates by design).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer, normalized_guidance
+
+from aceserve.engine.conditioning import Cond, CrossAttentionMask, align, concat
+
+StepCallback = Callable[[Any, int, float, dict[str, torch.Tensor]], object]
+APG_MOMENTUM = -0.75
+APG_NORM_THRESHOLD = 2.5
+
+
+def sigma_schedule(steps: int, shift: float) -> torch.Tensor:
+    """``steps + 1`` float32 noise levels from 1 down to 0, shifted as ACE-Step does."""
+    t = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float32)
+    if shift != 1.0:
+        t = shift * t / (1 + (shift - 1) * t)
+    return t
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Classifier-free guidance: the unconditional conditions, or None for a plain forward pass."""
+
+    uncond: Cond | None = None
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Blend:
+    """Cover with ``audio_cover_strength < 1``: mix in the text2music velocity, per item."""
+
+    cond: Cond
+    strength: torch.Tensor  # (B, 1, 1) float32
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Frames (True in ``mask``, ``(B, T, 1)``) that follow the source's noising path."""
+
+    mask: torch.Tensor
+    source: torch.Tensor  # (B, T, D) float32
+    noise: torch.Tensor  # (B, T, D) float32
+
+
+class Denoiser:
+    """Velocity predictions from the pipeline's DiT for a batch of latents."""
+
+    def __init__(self, pipe: Any, masks: CrossAttentionMask, device: torch.device) -> None:
+        self.pipe = pipe
+        self.masks = masks
+        self.device = device
+
+    def velocity(self, x: torch.Tensor, t: float, cond: Cond, context: torch.Tensor) -> torch.Tensor:
+        transformer = self.pipe.transformer
+        dtype = transformer.dtype
+        timestep = torch.full((x.shape[0],), t, device=self.device, dtype=dtype)
+        with self.masks.applied(cond.mask):
+            out: torch.Tensor = transformer(
+                hidden_states=x.to(dtype),
+                timestep=timestep,
+                timestep_r=timestep,
+                encoder_hidden_states=cond.hidden,
+                context_latents=context,
+                return_dict=False,
+            )[0]
+        return out.float()
+
+    def guided(
+        self,
+        x: torch.Tensor,
+        t: float,
+        cond: Cond,
+        context: torch.Tensor,
+        guidance: Guidance,
+        momentum: MomentumBuffer | None,
+    ) -> torch.Tensor:
+        if guidance.uncond is None:
+            return self.velocity(x, t, cond, context)
+        both = self.velocity(torch.cat([x, x]), t, concat(cond, guidance.uncond), torch.cat([context, context]))
+        v_cond, v_uncond = both.chunk(2)
+        guided: torch.Tensor = normalized_guidance(
+            pred_cond=v_cond,
+            pred_uncond=v_uncond,
+            guidance_scale=guidance.scale - 1.0,
+            momentum_buffer=momentum,
+            eta=0.0,
+            norm_threshold=APG_NORM_THRESHOLD,
+            use_original_formulation=True,
+            norm_dim=(1,),
+        )
+        return guided
+
+    def momentum(self, guidance: Guidance) -> MomentumBuffer | None:
+        return MomentumBuffer(momentum=APG_MOMENTUM) if guidance.uncond is not None else None
+
+    def end_step(self, callback: StepCallback | None, step: int, t: float, x: torch.Tensor) -> bool:
+        """Run the step-end callback; True when it asked the pipeline to stop."""
+        if callback is not None:
+            callback(self.pipe, step, t, {"latents": x})
+        return bool(getattr(self.pipe, "_interrupt", False))
+
+
+def sample(
+    den: Denoiser,
+    noise: torch.Tensor,
+    context: torch.Tensor,
+    cond: Cond,
+    *,
+    sigmas: torch.Tensor,
+    guidance: Guidance,
+    blend: Blend | None = None,
+    keep: Keep | None = None,
+    callback: StepCallback | None = None,
+) -> torch.Tensor | None:
+    """Euler sampling from ``noise`` (float32 ``(B, T, D)``); None when interrupted."""
+    den.pipe._interrupt = False
+    momentum = den.momentum(guidance)
+    x = noise
+    for i in range(len(sigmas) - 1):
+        t = float(sigmas[i])
+        v = den.guided(x, t, cond, context, guidance, momentum)
+        if blend is not None:
+            v_text = den.velocity(x, t, blend.cond, context)
+            v = blend.strength * v + (1.0 - blend.strength) * v_text
+        x = x + (sigmas[i + 1] - sigmas[i]) * v
+        if keep is not None:
+            t_next = sigmas[i + 1]
+            x = torch.where(keep.mask, (1 - t_next) * keep.source + t_next * keep.noise, x)
+        if den.end_step(callback, i, t, x):
+            return None
+    return x
+
+
+def flow_edit(
+    den: Denoiser,
+    source: torch.Tensor,
+    context: torch.Tensor,
+    source_cond: Cond,
+    target_cond: Cond,
+    *,
+    sigmas: torch.Tensor,
+    window: tuple[int, int],
+    guidance: Guidance,
+    fresh_noise: Callable[[], torch.Tensor],
+    callback: StepCallback | None = None,
+) -> torch.Tensor | None:
+    """FlowEdit from ``source`` latents over steps ``window = (n_min, n_max)``; None when interrupted."""
+    den.pipe._interrupt = False
+    source_cond, target_cond = align(source_cond, target_cond)  # same shapes: identical rows stay identical
+    n_min, n_max = window
+    src_momentum, tar_momentum = den.momentum(guidance), den.momentum(guidance)
+    z = source
+    x: torch.Tensor | None = None
+    for i in range(n_min, len(sigmas) - 1):
+        t = float(sigmas[i])
+        dt = sigmas[i + 1] - sigmas[i]
+        if i < n_max:
+            noised = (1 - sigmas[i]) * source + sigmas[i] * fresh_noise()
+            v_src = den.guided(noised, t, source_cond, context, guidance, src_momentum)
+            v_tar = den.guided(noised + (z - source), t, target_cond, context, guidance, tar_momentum)
+            z = z + dt * (v_tar - v_src)
+        else:
+            if x is None:
+                x = z + sigmas[i] * (fresh_noise() - source)
+            x = x + dt * den.guided(x, t, target_cond, context, guidance, tar_momentum)
+        if den.end_step(callback, i, t, z if x is None else x):
+            return None
+    return z if x is None else x
