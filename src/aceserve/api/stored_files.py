@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aceserve.api.deps import Services
 from aceserve.domain.inputs import CreateTaskCommand
-from aceserve.media import CONTENT_TYPES, sniff_audio_type
-from aceserve.store.files import file_path, new_file_record
+from aceserve.media import sniff_audio_type
+from aceserve.store.files import file_path, put_file
 from aceserve.store.models import StoredFile
 
 
@@ -19,16 +19,14 @@ def store_inline_audio(
     stored: dict[str, tuple[str, StoredFile]] = {}
     try:
         for name, audio in command.inline_audio.items():
-            ext = sniff_audio_type(audio.data) or "bin"
-            record = new_file_record(
+            record = put_file(
+                services.storage,
+                audio.data,
                 kind="input",
-                ext=ext,
-                content_type=CONTENT_TYPES.get(ext, "application/octet-stream"),
-                size=len(audio.data),
+                ext=sniff_audio_type(audio.data) or "bin",
                 retention_hours=services.settings.output_retention_hours,
                 account_id=account_id,
             )
-            services.storage.put(record.storage_key, audio.data, record.content_type)
             stored[name] = (file_path(record), record)
     except BaseException:
         for _, record in stored.values():

@@ -7,6 +7,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aceserve.media import CONTENT_TYPES
+from aceserve.storage import FileStorage
 from aceserve.store.clock import opaque_id, utcnow
 from aceserve.store.models import StoredFile
 
@@ -38,6 +40,31 @@ def new_file_record(
         created_at=now,
         expires_at=now + timedelta(hours=retention_hours),
     )
+
+
+def put_file(
+    storage: FileStorage,
+    data: bytes,
+    *,
+    kind: str,
+    ext: str,
+    retention_hours: float,
+    account_id: str | None,
+    task_id: str | None = None,
+) -> StoredFile:
+    """Write the bytes to storage and return their record, for the caller to add in its transaction
+    (and to delete again with ``storage.delete(record.storage_key)`` if that transaction fails)."""
+    record = new_file_record(
+        kind=kind,
+        ext=ext,
+        content_type=CONTENT_TYPES.get(ext, "application/octet-stream"),
+        size=len(data),
+        retention_hours=retention_hours,
+        account_id=account_id,
+        task_id=task_id,
+    )
+    storage.put(record.storage_key, data, record.content_type)
+    return record
 
 
 def file_path(record: StoredFile) -> str:

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from aceserve.domain.errors import StaleLease
 from aceserve.domain.states import TaskStatus
-from aceserve.store import accounts
+from aceserve.store import accounts, tasks
 from aceserve.store.clock import utcnow
 from aceserve.store.db import Database
 from aceserve.store.models import StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
-from aceserve.store.tasks import CANCELLED_CODE, CANCELLED_MESSAGE, finish_failed, promote_staged
+from aceserve.store.tasks import finish_failed, promote_staged
 
 INFRA_FAILURE_CODE = 500
 INPUT_FAILURE_CODE = 400
@@ -187,14 +187,7 @@ def finish_cancelled(db: Database, lease: Lease, *, public_url: str) -> None:
     with db.write() as session:
         task = _leased(session, lease)
         accounts.lock_account(session, task.account_id)
-        finish_failed(
-            session,
-            task,
-            code=CANCELLED_CODE,
-            message=CANCELLED_MESSAGE,
-            raw="cancelled",
-            public_url=public_url,
-        )
+        tasks.finish_cancelled(session, task, public_url=public_url)
 
 
 def release(db: Database, lease: Lease, *, public_url: str) -> None:
@@ -231,14 +224,7 @@ def reap_expired(db: Database, *, max_attempts: int, public_url: str) -> int:
         for task in expired:
             accounts.lock_account(session, task.account_id)
             if task.cancel_requested:
-                finish_failed(
-                    session,
-                    task,
-                    code=CANCELLED_CODE,
-                    message=CANCELLED_MESSAGE,
-                    raw="cancelled",
-                    public_url=public_url,
-                )
+                tasks.finish_cancelled(session, task, public_url=public_url)
             elif task.attempts < max_attempts:
                 _requeue(session, task, public_url)
             else:

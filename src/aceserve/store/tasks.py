@@ -131,14 +131,7 @@ def cancel_task(session: Session, account_id: str, task_id: str, *, public_url: 
     assert task is not None
     status = TaskStatus(task.status)
     if status in (TaskStatus.STAGED, TaskStatus.PENDING):
-        finish_failed(
-            session,
-            task,
-            code=CANCELLED_CODE,
-            message=CANCELLED_MESSAGE,
-            raw="cancelled",
-            public_url=public_url,
-        )
+        finish_cancelled(session, task, public_url=public_url)
     elif status is TaskStatus.PROCESSING:
         if not task.cancel_requested:
             task.cancel_requested = True
@@ -168,6 +161,11 @@ def finish_failed(session: Session, task: Task, *, code: int, message: str, raw:
     enqueue_task_event(session, task, public_url)
     if was_holding_slot:
         promote_staged(session, task.account_id, public_url=public_url)
+
+
+def finish_cancelled(session: Session, task: Task, *, public_url: str) -> None:
+    """End a task the client cancelled: failed, with the message clients look for."""
+    finish_failed(session, task, code=CANCELLED_CODE, message=CANCELLED_MESSAGE, raw="cancelled", public_url=public_url)
 
 
 def promote_staged(session: Session, account_id: str, *, public_url: str) -> list[Task]:

@@ -11,12 +11,12 @@ from typing import Any
 from aceserve.domain.errors import StaleLease, TaskCancelled, TaskInputError
 from aceserve.domain.states import TaskType
 from aceserve.engine.types import Engine, GenerationRequest, GenerationResult
-from aceserve.media import CONTENT_TYPES, encode_audio
+from aceserve.media import encode_audio
 from aceserve.settings import Settings
 from aceserve.storage import FileStorage
 from aceserve.store import queue
 from aceserve.store.db import Database
-from aceserve.store.files import file_path, new_file_record
+from aceserve.store.files import file_path, put_file
 from aceserve.worker.heartbeat import Heartbeat
 from aceserve.worker.inputs import InputResolver
 
@@ -148,16 +148,15 @@ class BatchRunner:
         fmt = str(lease.input.get("output_format", "mp3"))
         try:
             data = encode_audio(result.audio, sample_rate=result.sample_rate, fmt=fmt)  # type: ignore[arg-type]
-            record = new_file_record(
+            record = put_file(
+                self.storage,
+                data,
                 kind="output",
                 ext=fmt,
-                content_type=CONTENT_TYPES[fmt],
-                size=len(data),
                 retention_hours=self.settings.output_retention_hours,
                 account_id=lease.account_id,
                 task_id=lease.task_id,
             )
-            self.storage.put(record.storage_key, data, record.content_type)
         except Exception as exc:
             log.exception("storing the output of task %s failed", lease.task_id)
             self._fail(lease, f"Storing the output failed: {exc}", retryable=True)

@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from aceserve.api.deps import AccountDep, Services, ServicesDep
 from aceserve.api.envelope import success
 from aceserve.domain.errors import InvalidInput, PayloadTooLarge
-from aceserve.media import CONTENT_TYPES, sniff_audio_type
-from aceserve.store.files import file_path, new_file_record
+from aceserve.media import sniff_audio_type
+from aceserve.store.files import file_path, put_file
 from aceserve.store.render import absolute_url
 
 router = APIRouter(tags=["uploads"])
@@ -94,15 +94,14 @@ def check_upload(body: dict[str, Any]) -> tuple[str, bytes]:
 
 
 def _store(services: Services, account_id: str, ext: str, data: bytes) -> str:
-    record = new_file_record(
+    record = put_file(
+        services.storage,
+        data,
         kind="upload",
         ext=ext,
-        content_type=CONTENT_TYPES[ext],
-        size=len(data),
         retention_hours=services.settings.upload_retention_hours,
         account_id=account_id,
     )
-    services.storage.put(record.storage_key, data, record.content_type)
     try:
         with services.db.write() as session:
             session.add(record)
