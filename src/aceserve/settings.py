@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         default=False, description="Let input URLs reach private addresses (tests, trusted LANs only)."
     )
 
+    isolate_decoding: bool = Field(
+        default=True, description="Decode input audio in a helper process, so a decoder crash cannot kill the worker."
+    )
+
     # --- files ---------------------------------------------------------------------------------
     output_retention_hours: float = Field(default=72.0, gt=0)
     upload_retention_hours: float = Field(default=24.0, gt=0)
@@ -73,6 +77,9 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     webhook_retry_hours: float = Field(default=26.0, gt=0)
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    allow_private_webhooks: bool = Field(
+        default=False, description="Let webhook endpoints be private addresses (your own LAN, localhost)."
+    )
 
     # --- billing and limits --------------------------------------------------------------------
     price_usd_per_second: float = Field(default=0.0005, ge=0)
