@@ -51,13 +51,13 @@ def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1,
     SQLite: the write transaction is ``BEGIN IMMEDIATE``, so claims are serialized.
     """
     with db.write() as session:
-        first = session.scalar(_pending().limit(1))
+        first = session.scalar(pending_query().limit(1))
         if first is None:
             return []
         tasks = [first]
         if first.batch_hint is not None and max_batch > 1:
             tasks += session.scalars(
-                _pending().where(Task.batch_hint == first.batch_hint, Task.id != first.id).limit(max_batch - 1)
+                pending_query().where(Task.batch_hint == first.batch_hint, Task.id != first.id).limit(max_batch - 1)
             ).all()
         now = utcnow()
         leases = []
@@ -84,7 +84,8 @@ def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1,
         return leases
 
 
-def _pending() -> Any:
+def pending_query() -> Any:
+    """Oldest pending tasks first, skipping rows other workers hold (the claim's SELECT)."""
     return (
         select(Task)
         .where(Task.status == TaskStatus.PENDING)
@@ -212,15 +213,20 @@ def _requeue(session: Session, task: Task, public_url: str) -> None:
         session.execute(select(func.pg_notify("aceserve_tasks", task.id)))
 
 
+def expired_query() -> Any:
+    """Running tasks whose lease ran out (the reaper's SELECT)."""
+    return (
+        select(Task)
+        .where(Task.status == TaskStatus.PROCESSING, Task.lease_expires_at < utcnow())
+        .with_for_update(skip_locked=True)
+    )
+
+
 def reap_expired(db: Database, *, max_attempts: int, public_url: str) -> int:
     """Return tasks whose lease expired (their worker died) to pending, or fail them once they have
     used their attempts. Returns how many tasks were reaped."""
     with db.write() as session:
-        expired = session.scalars(
-            select(Task)
-            .where(Task.status == TaskStatus.PROCESSING, Task.lease_expires_at < utcnow())
-            .with_for_update(skip_locked=True)
-        ).all()
+        expired = session.scalars(expired_query()).all()
         for task in expired:
             accounts.lock_account(session, task.account_id)
             if task.cancel_requested:
