@@ -1,6 +1,6 @@
 # One task runner. `make serve` sets everything up on a fresh machine and runs the service;
 # `make test` is what .ci/run runs: lint, types, import contracts, the test suite.
-.PHONY: serve test check lint typecheck contracts pytest bench clean
+.PHONY: serve test check lint typecheck contracts pytest bench docs clean
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -39,6 +39,10 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/engine.py
+
+docs: $(STAMP)
+	$(BIN)/python -m aceserve.cli.reference > docs/cli.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
