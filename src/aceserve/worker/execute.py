@@ -6,12 +6,12 @@ import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aceserve.domain.errors import StaleLease, TaskCancelled, TaskInputError
 from aceserve.domain.states import TaskType
 from aceserve.engine.types import Engine, GenerationRequest, GenerationResult
-from aceserve.media import encode_audio
+from aceserve.media import OutputFormat, encode_audio
 from aceserve.settings import Settings
 from aceserve.storage import FileStorage
 from aceserve.store import queue
@@ -145,9 +145,9 @@ class BatchRunner:
 
     def _complete(self, item: Prepared, result: GenerationResult) -> None:
         lease = item.lease
-        fmt = str(lease.input.get("output_format", "mp3"))
+        fmt = cast(OutputFormat, lease.input.get("output_format", "mp3"))  # validated at create
         try:
-            data = encode_audio(result.audio, sample_rate=result.sample_rate, fmt=fmt)  # type: ignore[arg-type]
+            data = encode_audio(result.audio, sample_rate=result.sample_rate, fmt=fmt)
             record = put_file(
                 self.storage,
                 data,
