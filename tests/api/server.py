@@ -81,6 +81,7 @@ def make_settings(data_dir: Any, database_url: str, **overrides: Any) -> Setting
         "heartbeat_seconds": 0.5,
         "poll_seconds": 0.5,
         "webhook_poll_seconds": 0.2,
+        "allow_private_webhooks": True,
         **overrides,
     }
     return Settings(**values)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -173,13 +175,30 @@ class Received:
         return json.loads(self.body)
 
 
+class _LoopbackServer(ThreadingHTTPServer):
+    """Serves on 127.0.0.1, speaking TLS when given a server context."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.tls = tls
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True)
+        return sock, address
+
+
 class Receiver:
-    """A real HTTP server on 127.0.0.1 that records every request and answers from a script.
+    """A real HTTP(S) server on 127.0.0.1 that records every request and answers from a script.
 
     ``replies`` are used in order, one per request; after them every request gets ``default``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Received] = []
         self.replies: list[Reply] = []
         self.default = Reply()
@@ -211,17 +230,23 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False
+        self.server = _LoopbackServer(Handler, tls)
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, name="webhook-receiver", daemon=True
         )
 
     @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
     def url(self) -> str:
-        port = self.server.server_address[1]
-        return f"http://127.0.0.1:{port}/hook"
+        return self.url_at("127.0.0.1")
+
+    def url_at(self, host: str) -> str:
+        """The hook's URL under another host name (or address form), same port and scheme."""
+        scheme = "https" if self.server.tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}/hook"
 
     def start(self) -> Receiver:
         self.thread.start()

@@ -130,7 +130,9 @@ def test_a_timeout_counts_as_a_failure(
 ) -> None:
     receiver.script(Reply(200, delay=1.5))
     delivery_id, _, _ = _setup(database, receiver)
-    quick = Settings(data_dir=tmp_path, webhook_timeout_seconds=0.2, webhook_poll_seconds=0.05)
+    quick = Settings(
+        data_dir=tmp_path, webhook_timeout_seconds=0.2, webhook_poll_seconds=0.05, allow_private_webhooks=True
+    )
     started = time.monotonic()
     make_sender(settings_=quick, policy=None).run_once()
     assert time.monotonic() - started < 1.2
@@ -288,7 +290,9 @@ def test_two_concurrent_senders_never_post_the_same_delivery_twice(
 def test_run_forever_sends_a_new_event_within_milliseconds_of_wake(
     database: Database, receiver: Receiver, make_sender: SenderFactory, tmp_path: Path
 ) -> None:
-    slow_poll = Settings(data_dir=tmp_path, webhook_timeout_seconds=2.0, webhook_poll_seconds=30.0)
+    slow_poll = Settings(
+        data_dir=tmp_path, webhook_timeout_seconds=2.0, webhook_poll_seconds=30.0, allow_private_webhooks=True
+    )
     sender = make_sender(settings_=slow_poll)
     stop = threading.Event()
     loop = threading.Thread(target=sender.run_forever, args=(stop,))

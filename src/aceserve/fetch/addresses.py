@@ -92,3 +92,10 @@ def resolve_with_getaddrinfo(host: str, port: int) -> list[str]:
         if text not in addresses:
             addresses.append(text)
     return addresses
+
+
+def display_address(address: IPAddress) -> str:
+    """Addresses as people write them: ``::ffff:127.0.0.1``, which Python 3.11 prints as ``::ffff:7f00:1``."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)

@@ -18,7 +18,6 @@ the whole fetch, redirects included.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import ssl
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from aceserve.fetch.addresses import (
     AddressPolicy,
     IPAddress,
     Resolver,
+    display_address,
     is_public_address,
     is_unicast_address,
     parse_address,
@@ -173,7 +173,9 @@ class SafeFetcher:
                 raise call.error(hop.subject, "could not be reached (its host name does not resolve to IP addresses)")
         for address in addresses:
             if not self._is_allowed(address):
-                problem = f"resolves to a private address ({_display(address)}); only public addresses are allowed"
+                problem = (
+                    f"resolves to a private address ({display_address(address)}); only public addresses are allowed"
+                )
                 raise call.error(hop.subject, problem)
         if call.deadline.remaining() <= 0:  # a slow resolver used the time up
             raise call.error(hop.subject, f"timed out after {self.timeout_seconds:g} s")
@@ -234,13 +236,6 @@ def _header(response: httpcore.Response, name: bytes) -> str | None:
             except UnicodeDecodeError:
                 return value.decode("latin-1")
     return None
-
-
-def _display(address: IPAddress) -> str:
-    """Addresses as people write them: ``::ffff:127.0.0.1``, which Python 3.11 prints as ``::ffff:7f00:1``."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return f"::ffff:{address.ipv4_mapped}"
-    return str(address)
 
 
 def _host_header(hop: _Hop) -> bytes:

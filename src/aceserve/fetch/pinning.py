@@ -86,7 +86,7 @@ class PinnedBackend(httpcore.NetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("unix sockets are never used for input URLs")
+        raise httpcore.ConnectError("unix sockets are never used for user-supplied URLs")
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from aceserve.fetch.addresses import AddressPolicy, Resolver, resolve_with_getaddrinfo
 from aceserve.settings import Settings
 from aceserve.store import outbox_delivery
 from aceserve.store.clock import utcnow
@@ -32,7 +34,8 @@ from aceserve.store.db import Database
 from aceserve.store.outbox_delivery import DeliveryJob
 from aceserve.webhooks.attempt import AttemptResult, Outcome, post_once
 from aceserve.webhooks.backoff import RetryPolicy, next_attempt_at
-from aceserve.webhooks.signing import USER_AGENT, UnsendableDelivery, build_request
+from aceserve.webhooks.endpoints import EndpointPolicy
+from aceserve.webhooks.signing import UnsendableDelivery, build_request
 
 logger = logging.getLogger("aceserve.webhooks")
 
@@ -45,16 +48,21 @@ class WebhookSender:
         db: Database,
         settings: Settings,
         *,
-        client: httpx.Client | None = None,
         owner: str,
         policy: RetryPolicy | None = None,
         concurrency: int = 8,
         lease_seconds: float | None = None,
         clock: Callable[[], datetime] = utcnow,
         rand: Callable[[], float] = random.random,
+        resolver: Resolver = resolve_with_getaddrinfo,
+        is_allowed_address: AddressPolicy | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """``owner`` names this sender in leases (unique per process, e.g. host:pid:random).
-        ``policy``, ``clock`` and ``rand`` exist so tests can shrink waits and control time."""
+        ``policy``, ``clock`` and ``rand`` exist so tests can shrink waits and control time;
+        ``resolver``, ``is_allowed_address`` and ``ssl_context`` so they can map made-up names to
+        loopback receivers (see :class:`EndpointPolicy`). Endpoints reach public addresses only
+        unless ``settings.allow_private_webhooks``."""
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         self._db = db
@@ -63,18 +71,16 @@ class WebhookSender:
         self._poll = settings.webhook_poll_seconds
         self._policy = policy or RetryPolicy(terminal_window=timedelta(hours=settings.webhook_retry_hours))
         self._concurrency = concurrency
-        # Longer than one attempt can take (connect, write and read each up to the timeout), so a
-        # live sender's lease never runs out under it and no second sender re-sends concurrently.
+        # Longer than one attempt can take (at most three timeouts: see ``post_once``), so a live
+        # sender's lease never runs out under it and no second sender re-sends concurrently.
         self._lease_seconds = lease_seconds if lease_seconds is not None else 4 * self._timeout + 30
         self._clock = clock
         self._rand = rand
-        self._owns_client = client is None
-        self._client = client or httpx.Client(
-            timeout=httpx.Timeout(self._timeout),
-            follow_redirects=False,
-            headers={"user-agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        self._endpoints = EndpointPolicy(
+            allow_private=settings.allow_private_webhooks, resolver=resolver, is_allowed_address=is_allowed_address
         )
+        # Built once: loading the CA bundle (certifi, as httpx does) costs milliseconds.
+        self._ssl_context = ssl_context or httpx.create_ssl_context()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="aceserve-webhook")
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -91,10 +97,8 @@ class WebhookSender:
         self.close()
 
     def close(self) -> None:
-        """Wait for attempts in flight, then release the threads (and the HTTP client if ours)."""
+        """Wait for attempts in flight, then release the threads."""
         self._pool.shutdown(wait=True)
-        if self._owns_client:
-            self._client.close()
 
     def wake(self) -> None:
         """Look at the outbox now (call after committing a transaction that enqueued an event)."""
@@ -185,7 +189,7 @@ class WebhookSender:
             request = build_request(job, now=self._clock())
         except UnsendableDelivery as exc:
             return AttemptResult(Outcome.STOP, None, str(exc), 0.0)
-        return post_once(self._client, request, timeout_seconds=self._timeout)
+        return post_once(request, self._endpoints, timeout_seconds=self._timeout, ssl_context=self._ssl_context)
 
     def _record(self, job: DeliveryJob, result: AttemptResult) -> None:
         where = f"webhook {job.id} (task {job.task_id}) attempt {job.attempts} to {_host(job.endpoint)}"
