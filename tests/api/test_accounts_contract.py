@@ -144,3 +144,8 @@ def test_health_reports_api_and_database(api_server: RunningServer) -> None:
     assert body["code"] == 200
     assert body["data"]["api"] == {"status": "ok"} and body["data"]["database"]["status"] == "ok"
     assert body["data"]["workers"] == [] and body["data"]["ready"] is False
+
+
+def test_history_page_beyond_the_limit_is_400_not_an_overflow(api_server: RunningServer) -> None:
+    huge = api_server.client.get("/api/open/tasks/histories", params={"page": 2**70, "page_size": 100})
+    assert_error(huge, 400, "`page`")

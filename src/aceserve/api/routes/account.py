@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from aceserve.api import schemas
 from aceserve.api.deps import AccountDep, ServicesDep
 from aceserve.api.envelope import success
 from aceserve.domain.errors import InvalidInput
@@ -16,11 +17,18 @@ from aceserve.store import tasks as task_store
 from aceserve.store.models import Account
 from aceserve.store.render import format_time, render_task, render_usage
 
-router = APIRouter(tags=["account"])
+router = APIRouter(tags=["account"], dependencies=schemas.DOCUMENT_AUTH)
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 1_000_000  # keeps the OFFSET far inside SQL's 64-bit range
 
 
-@router.get("/account/info", summary="Account, balance and limits")
+@router.get(
+    "/account/info",
+    summary="Account, balance and limits",
+    operation_id="account_info",
+    response_model=None,
+    responses=schemas.responses(schemas.AccountInfoResponse, 401, 429),
+)
 def account_info(account: AccountDep, services: ServicesDep) -> dict[str, Any]:
     with services.db.read() as session:
         fresh = session.get(Account, account.id)
@@ -40,7 +48,13 @@ def account_info(account: AccountDep, services: ServicesDep) -> dict[str, Any]:
         )
 
 
-@router.get("/account/active_tasks", summary="Counts of staged, pending and processing tasks")
+@router.get(
+    "/account/active_tasks",
+    summary="Counts of staged, pending and processing tasks",
+    operation_id="active_tasks",
+    response_model=None,
+    responses=schemas.responses(schemas.ActiveTasksResponse, 401, 429),
+)
 def active_tasks(account: AccountDep, services: ServicesDep) -> dict[str, Any]:
     with services.db.read() as session:
         counts = task_store.count_by_status(session, account.id)
@@ -56,18 +70,32 @@ def active_tasks(account: AccountDep, services: ServicesDep) -> dict[str, Any]:
     )
 
 
-@router.get("/api/open/tasks/histories", summary="Paged task history, newest first")
+@router.get(
+    "/api/open/tasks/histories",
+    summary="Paged task history, newest first",
+    operation_id="task_histories",
+    response_model=None,
+    responses=schemas.responses(schemas.HistoryPageResponse, 400, 401, 429),
+)
 def histories(
     account: AccountDep,
     services: ServicesDep,
-    page: Annotated[int, Query(description="1-based page number")] = 1,
-    page_size: Annotated[int, Query(description=f"rows per page, at most {MAX_PAGE_SIZE}")] = 10,
+    page: Annotated[
+        int, Query(description="1-based page number", json_schema_extra={"minimum": 1, "maximum": MAX_PAGE})
+    ] = 1,
+    page_size: Annotated[
+        int,
+        Query(
+            description=f"rows per page, at most {MAX_PAGE_SIZE}",
+            json_schema_extra={"minimum": 1, "maximum": MAX_PAGE_SIZE},
+        ),
+    ] = 10,
     model: Annotated[str, Query(description="only tasks of this model")] = "",
     start_time: Annotated[str, Query(description="unix seconds or RFC 3339; tasks created at or after")] = "",
     end_time: Annotated[str, Query(description="unix seconds or RFC 3339; tasks created at or before")] = "",
 ) -> dict[str, Any]:
-    if page < 1:
-        raise InvalidInput("page", f"must be at least 1; got {page}")
+    if not 1 <= page <= MAX_PAGE:
+        raise InvalidInput("page", f"must be between 1 and {MAX_PAGE}; got {page}")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise InvalidInput("page_size", f"must be between 1 and {MAX_PAGE_SIZE}; got {page_size}")
     start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)

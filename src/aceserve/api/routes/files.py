@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
 
+from aceserve.api import schemas
 from aceserve.api.deps import ServicesDep
 from aceserve.domain.errors import NotFound
 from aceserve.store.files import FILE_ROUTE, get_live_file, parse_file_path
@@ -13,7 +14,14 @@ from aceserve.store.files import FILE_ROUTE, get_live_file, parse_file_path
 router = APIRouter(tags=["files"])
 
 
-@router.get(FILE_ROUTE + "{name}", summary="Download a file", response_class=Response)
+@router.get(
+    FILE_ROUTE + "{name}",
+    summary="Download a file",
+    description="Outputs and stored inputs, by their opaque URL; no API key needed. Gone once the file expires.",
+    operation_id="download_file",
+    response_class=Response,
+    responses=schemas.responses(schemas.FILE_CONTENT, 404, descriptions={404: "No such file, or it has expired."}),
+)
 def download(name: str, services: ServicesDep) -> Response:
     parsed = parse_file_path(FILE_ROUTE + name)
     if parsed is None:

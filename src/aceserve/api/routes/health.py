@@ -9,48 +9,62 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from aceserve.api import schemas
 from aceserve.api.deps import ServicesDep
+from aceserve.api.envelope import error_response, success
 from aceserve.store.clock import utcnow
+from aceserve.store.models import Worker
 from aceserve.store.render import format_time
 from aceserve.store.workers import WorkerState, list_workers
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Liveness and readiness")
+@router.get(
+    "/health",
+    summary="Liveness and readiness",
+    operation_id="health",
+    response_model=None,
+    responses={
+        **schemas.responses(schemas.HealthResponse, description="The API and the database are up."),
+        503: {"model": schemas.ErrorResponse, "description": "The database is unreachable; the message says why."},
+    },
+)
 def health(services: ServicesDep) -> JSONResponse:
-    database: dict[str, Any] = {"backend": services.db.engine.dialect.name}
+    backend = services.db.engine.dialect.name
     try:
         with services.db.read() as session:
             session.execute(text("SELECT 1"))
-        database["status"] = "ok"
     except Exception as exc:
-        database.update(status="error", detail=str(exc).splitlines()[0])
-    stale_after = timedelta(seconds=max(30.0, 3 * services.settings.heartbeat_seconds))
-    workers = []
-    now = utcnow()
-    for worker in list_workers(services.db) if database["status"] == "ok" else []:
-        state = worker.state
-        if state not in (WorkerState.STOPPED, WorkerState.FAILED) and now - worker.heartbeat_at > stale_after:
-            state = "unresponsive"
-        if state == WorkerState.STOPPED and now - worker.heartbeat_at > timedelta(hours=1):
-            continue
-        workers.append(
-            {
-                "id": worker.id,
-                "state": state,
-                "device": worker.device,
-                "model": worker.model,
-                "detail": worker.detail,
-                "last_seen": format_time(worker.heartbeat_at),
-            }
-        )
-    ready = database["status"] == "ok" and any(w["state"] in ("ready", "busy") for w in workers)
-    status = "ok" if database["status"] == "ok" else "error"
-    code = 200 if status == "ok" else 503
-    body = {
-        "code": code,
-        "data": {"status": status, "ready": ready, "api": {"status": "ok"}, "database": database, "workers": workers},
-        "message": "success" if status == "ok" else "database unavailable",
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return error_response(503, f"Database unavailable ({backend}): {reason}")
+    workers = [worker_status(worker, services.settings.heartbeat_seconds) for worker in list_workers(services.db)]
+    shown = [worker for worker in workers if worker is not None]
+    data = {
+        "status": "ok",
+        "ready": any(worker["state"] in ("ready", "busy") for worker in shown),
+        "api": {"status": "ok"},
+        "database": {"backend": backend, "status": "ok"},
+        "workers": shown,
     }
-    return JSONResponse(body, status_code=code)
+    return JSONResponse(success(data))
+
+
+def worker_status(worker: Worker, heartbeat_seconds: float) -> dict[str, Any] | None:
+    """A worker as /health shows it; None for one stopped over an hour ago."""
+    now = utcnow()
+    state = worker.state
+    if state not in (WorkerState.STOPPED, WorkerState.FAILED) and now - worker.heartbeat_at > timedelta(
+        seconds=max(30.0, 3 * heartbeat_seconds)
+    ):
+        state = "unresponsive"
+    if state == WorkerState.STOPPED and now - worker.heartbeat_at > timedelta(hours=1):
+        return None
+    return {
+        "id": worker.id,
+        "state": state,
+        "device": worker.device,
+        "model": worker.model,
+        "detail": worker.detail,
+        "last_seen": format_time(worker.heartbeat_at),
+    }

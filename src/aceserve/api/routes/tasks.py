@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from starlette.concurrency import run_in_threadpool
 
+from aceserve.api import schemas
 from aceserve.api.deps import AccountDep, Services, ServicesDep
 from aceserve.api.envelope import success
 from aceserve.api.stored_files import store_inline_audio
@@ -24,8 +25,9 @@ from aceserve.domain.limits import MAX_OUTPUT_SECONDS
 from aceserve.store import tasks as task_store
 from aceserve.store.models import Account
 from aceserve.store.render import render_task
+from aceserve.webhooks import check_endpoint_at_create
 
-router = APIRouter(prefix="/api/v1", tags=["tasks"])
+router = APIRouter(prefix="/api/v1", tags=["tasks"], dependencies=schemas.DOCUMENT_AUTH)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -47,7 +49,26 @@ def units_per_second(services: Services) -> int:
     return round(services.settings.price_usd_per_second * 10_000_000)
 
 
-@router.post("/task", summary="Create a task")
+@router.post(
+    "/task",
+    summary="Create a task",
+    description="Validates the body, freezes the estimated cost and queues the task (`pending`, or `staged` "
+    "beyond the account's concurrency limit). With `config.webhook_config.endpoint` set, every status change "
+    "is posted there (see callbacks).",
+    operation_id="create_task",
+    response_model=None,
+    responses=schemas.responses(
+        schemas.TaskResponse,
+        400,
+        401,
+        402,
+        413,
+        429,
+        description="The new task, or the earlier one with this `Idempotency-Key`.",
+    ),
+    openapi_extra={"requestBody": schemas.request_body(schemas.CreateTaskRequest, examples=schemas.CREATE_EXAMPLES)},
+    callbacks=schemas.webhook_callbacks.routes,
+)
 async def create_task(
     request: Request, account: AccountDep, services: ServicesDep, idempotency_key: IdempotencyKey = None
 ) -> dict[str, Any]:
@@ -55,6 +76,7 @@ async def create_task(
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise InvalidInput("Idempotency-Key", "header must be 1 to 255 characters")
     command = parse_create_request(body, max_inline_audio_bytes=services.settings.max_input_audio_bytes)
+    check_endpoint_at_create(command.webhook_endpoint, allow_private=services.settings.allow_private_webhooks)
     return success(await run_in_threadpool(_create, services, account, command, idempotency_key))
 
 
@@ -94,14 +116,40 @@ def _create(services: Services, account: Account, command: CreateTaskCommand, ke
     return data
 
 
-@router.get("/task/{task_id}", summary="Fetch a task")
+@router.get(
+    "/task/{task_id}",
+    summary="Fetch a task",
+    operation_id="get_task",
+    response_model=None,
+    responses=schemas.responses(
+        schemas.TaskResponse, 401, 404, 429, descriptions={404: "No task with this id belongs to this account."}
+    ),
+)
 def get_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
     with services.db.read() as session:
         task = task_store.get_task(session, account.id, task_id)
         return success(render_task(task, services.settings.public_url))
 
 
-@router.delete("/task/{task_id}", summary="Cancel a task")
+@router.delete(
+    "/task/{task_id}",
+    summary="Cancel a task",
+    description="A staged or pending task ends `failed` at once (error code 499, credit released); a processing "
+    "one is stopped by its worker within a step, so it may still read `processing` here.",
+    operation_id="cancel_task",
+    response_model=None,
+    responses=schemas.responses(
+        schemas.TaskResponse,
+        400,
+        401,
+        404,
+        429,
+        descriptions={
+            400: "The task already ended (completed or failed).",
+            404: "No task with this id belongs to this account.",
+        },
+    ),
+)
 def cancel_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
     with services.db.write() as session:
         task = task_store.cancel_task(session, account.id, task_id, public_url=services.settings.public_url)

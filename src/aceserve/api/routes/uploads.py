@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from aceserve.api import schemas
 from aceserve.api.deps import AccountDep, Services, ServicesDep
 from aceserve.api.envelope import success
 from aceserve.domain.errors import InvalidInput, PayloadTooLarge
@@ -17,7 +18,7 @@ from aceserve.media import sniff_audio_type
 from aceserve.store.files import file_path, put_file
 from aceserve.store.render import absolute_url
 
-router = APIRouter(tags=["uploads"])
+router = APIRouter(tags=["uploads"], dependencies=schemas.DOCUMENT_AUTH)
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_FILE_NAME = 128
@@ -44,7 +45,21 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/api/ephemeral_resource", summary="Upload an audio file; the URL works as task input")
+@router.post(
+    "/api/ephemeral_resource",
+    summary="Upload an audio file; the URL works as task input",
+    operation_id="upload_file",
+    response_model=None,
+    responses=schemas.responses(
+        schemas.UploadResponse,
+        400,
+        401,
+        413,
+        429,
+        descriptions={413: "The body, or the decoded file, is larger than the 10 MB upload limit."},
+    ),
+    openapi_extra={"requestBody": schemas.request_body(schemas.UploadRequest, examples=schemas.UPLOAD_EXAMPLES)},
+)
 async def upload(request: Request, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
     raw = await read_limited(request, _MAX_BODY)
     try:

@@ -1,0 +1,90 @@
+"""Route documentation helpers: auth schemes, error entries, request bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Security
+from fastapi.security import APIKeyHeader, HTTPBearer
+from pydantic import BaseModel
+
+from aceserve.api.schemas.common import REF_TEMPLATE
+from aceserve.api.schemas.task import ErrorResponse
+from aceserve.media import CONTENT_TYPES
+
+# --- Route documentation helpers -------------------------------------------------------------------
+
+api_key_scheme = APIKeyHeader(
+    name="x-api-key", scheme_name="ApiKey", auto_error=False, description="The API key (header name in any case)."
+)
+bearer_scheme = HTTPBearer(scheme_name="Bearer", auto_error=False, description="`Authorization: Bearer <key>`.")
+# Documentation only: the schemes never refuse a request; ``deps.current_account`` does the checking.
+DOCUMENT_AUTH = [Security(api_key_scheme), Security(bearer_scheme)]
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Invalid request: the message names the field and the rule (never 422).",
+    401: "Missing, unknown or revoked API key.",
+    402: "Insufficient credit: the balance cannot cover the task's estimated cost.",
+    404: "Not found.",
+    413: "Request body too large (enforced while reading).",
+    429: "Rate limit or queue limit reached; retry after `Retry-After` seconds.",
+}
+
+
+FILE_CONTENT: dict[str, Any] = {
+    "description": "The file's bytes; `Cache-Control: private, max-age=3600`.",
+    "content": {
+        media_type: {"schema": {"type": "string", "format": "binary"}}
+        for media_type in [*CONTENT_TYPES.values(), "application/octet-stream"]
+    },
+}
+
+
+def responses(
+    success: type[BaseModel] | dict[str, Any],
+    *statuses: int,
+    descriptions: dict[int, str] | None = None,
+    description: str = "Success.",
+) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: 200 (a model, or a response object as is), the listed error
+    statuses and a default error, all in the error envelope."""
+    ok = success if isinstance(success, dict) else {"model": success, "description": description}
+    documented: dict[int | str, dict[str, Any]] = {200: ok}
+    for status in statuses:
+        entry: dict[str, Any] = {
+            "model": ErrorResponse,
+            "description": (descriptions or {}).get(status, ERROR_DESCRIPTIONS[status]),
+        }
+        if status == 429:
+            entry["headers"] = {
+                "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}
+            }
+        documented[status] = entry
+    documented["default"] = {"model": ErrorResponse, "description": "Any other error (405, 500 …), same envelope."}
+    return documented
+
+
+def request_body(model: type[BaseModel], *, examples: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """An ``openapi_extra`` request body from ``model``'s JSON schema, nested models as component refs.
+
+    The caller makes sure each referenced model is a component (see the module's docstring);
+    ``tests/api/test_openapi.py`` checks that every reference resolves.
+    """
+    schema = model.model_json_schema(ref_template=REF_TEMPLATE)
+    schema.pop("$defs", None)
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": schema,
+                "examples": {
+                    name: {"summary": name.replace("_", " "), "value": value} for name, value in examples.items()
+                },
+            }
+        },
+    }
+
+
+def referenced_models(model: type[BaseModel]) -> set[str]:
+    """Names of the component schemas ``request_body(model)`` refers to."""
+    return set(model.model_json_schema(ref_template=REF_TEMPLATE).get("$defs", {}))
