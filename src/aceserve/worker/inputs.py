@@ -1,5 +1,5 @@
 """Input audio for a task: the server's own files straight from storage, anything else through the
-SSRF-safe fetcher; then decoded to 48 kHz stereo."""
+SSRF-safe fetcher; then decoded to 48 kHz stereo (in a helper process when the worker gives one)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from aceserve.domain.errors import TaskInputError
 from aceserve.engine.types import Audio
 from aceserve.fetch import SafeFetcher
 from aceserve.media import decode_audio
+from aceserve.media.isolated import IsolatedDecoder
 from aceserve.settings import Settings
 from aceserve.storage import FileMissing, FileStorage
 from aceserve.store.db import Database
@@ -18,11 +19,26 @@ AUDIO_FIELDS = ("style_audio", "audio")
 
 
 class InputResolver:
-    def __init__(self, settings: Settings, db: Database, storage: FileStorage, fetcher: SafeFetcher) -> None:
+    """Reads and decodes a task's input audio.
+
+    ``decoder`` (the worker makes one when ``settings.isolate_decoding`` is on, and closes it) decodes
+    in a helper process, so a decoder crash fails the task instead of killing the worker; without
+    one, audio is decoded in this process.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        storage: FileStorage,
+        fetcher: SafeFetcher,
+        decoder: IsolatedDecoder | None = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.storage = storage
         self.fetcher = fetcher
+        self.decoder = decoder
         own = urlsplit(settings.public_url)
         self._own_origin = (own.scheme, own.netloc.lower())
 
@@ -32,8 +48,14 @@ class InputResolver:
             value = task_input.get(field)
             if isinstance(value, str) and value:
                 data = self.read(value, field=f"input.{field}")
-                return decode_audio(data, max_seconds=self.settings.max_input_audio_seconds, field=f"input.{field}")
+                return self.decode(data, field=f"input.{field}")
         return None
+
+    def decode(self, data: bytes, *, field: str) -> Audio:
+        max_seconds = self.settings.max_input_audio_seconds
+        if self.decoder is not None:
+            return self.decoder.decode(data, max_seconds=max_seconds, field=field)
+        return decode_audio(data, max_seconds=max_seconds, field=field)
 
     def read(self, url_or_path: str, *, field: str) -> bytes:
         own = self.own_file(url_or_path)

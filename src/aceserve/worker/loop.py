@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from aceserve.engine.types import Engine
 from aceserve.fetch import SafeFetcher
+from aceserve.media.isolated import IsolatedDecoder
 from aceserve.settings import Settings
 from aceserve.storage import FileStorage
 from aceserve.store import queue
@@ -84,16 +85,20 @@ class Worker:
             timeout_seconds=self.settings.fetch_timeout_seconds,
             allow_private=self.settings.allow_private_fetch,
         )
-        runner = BatchRunner(
-            self.settings, self.db, self.storage, engine, InputResolver(self.settings, self.db, self.storage, fetcher)
-        )
+        decoder = IsolatedDecoder() if self.settings.isolate_decoding else None
+        inputs = InputResolver(self.settings, self.db, self.storage, fetcher, decoder)
+        runner = BatchRunner(self.settings, self.db, self.storage, engine, inputs)
         log.info("worker %s ready (%s)", self.id, engine.info)
-        while not stop.is_set():
-            try:
-                self._cycle(runner, engine, stop)
-            except Exception:
-                log.exception("worker cycle failed; retrying")
-                stop.wait(1.0)
+        try:
+            while not stop.is_set():
+                try:
+                    self._cycle(runner, engine, stop)
+                except Exception:
+                    log.exception("worker cycle failed; retrying")
+                    stop.wait(1.0)
+        finally:
+            if decoder is not None:
+                decoder.close()
         self._report(WorkerState.STOPPED)
 
     def _cycle(self, runner: BatchRunner, engine: Engine, stop: threading.Event) -> None:
