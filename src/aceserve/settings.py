@@ -68,6 +68,8 @@ class Settings(BaseSettings):
         default=True, description="Decode input audio in a helper process, so a decoder crash cannot kill the worker."
     )
 
+    decode_timeout_seconds: float = Field(default=120.0, gt=0, description="Longest one input may take to decode.")
+
     # --- files ---------------------------------------------------------------------------------
     output_retention_hours: float = Field(default=72.0, gt=0)
     upload_retention_hours: float = Field(default=24.0, gt=0)

@@ -85,7 +85,9 @@ class Worker:
             timeout_seconds=self.settings.fetch_timeout_seconds,
             allow_private=self.settings.allow_private_fetch,
         )
-        decoder = IsolatedDecoder() if self.settings.isolate_decoding else None
+        decoder = None
+        if self.settings.isolate_decoding:
+            decoder = IsolatedDecoder(timeout_seconds=self.settings.decode_timeout_seconds)
         inputs = InputResolver(self.settings, self.db, self.storage, fetcher, decoder)
         runner = BatchRunner(self.settings, self.db, self.storage, engine, inputs)
         log.info("worker %s ready (%s)", self.id, engine.info)
