@@ -4,7 +4,6 @@ address only (DNS rebinding gains nothing)."""
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import ssl
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,7 @@ from aceserve.webhooks import check_endpoint_at_create
 from tests.api.server import make_settings, running_server
 from tests.api.test_tasks_contract import assert_error, txt2audio
 from tests.fetch.fetch_servers import RecordingResolver, loopback_server_is_public, make_tls_setup
+from tests.network_guard import guard_network
 from tests.webhooks.conftest import SenderFactory
 from tests.webhooks.helpers import Receiver, insert_account, insert_delivery, insert_task, load_delivery
 
@@ -30,40 +30,7 @@ HINT = "set ACESERVE_ALLOW_PRIVATE_WEBHOOKS=true to allow it"
 def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     """Every outgoing connection of the test; anything but loopback fails the test at once, and the
     system resolver is kept to names that never leave the machine."""
-    attempts: list[tuple[str, int]] = []
-    real_connect = socket.socket.connect
-    real_getaddrinfo = socket.getaddrinfo
-
-    def connect(self: socket.socket, address: Any) -> None:
-        host, port = str(address[0]), int(address[1])
-        attempts.append((host, port))
-        parsed = ipaddress.ip_address(host.split("%")[0])
-        if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-            parsed = parsed.ipv4_mapped
-        if not parsed.is_loopback:
-            raise AssertionError(f"the test tried to connect to {host}:{port}")
-        real_connect(self, address)
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        text = host.decode() if isinstance(host, bytes) else str(host)
-        if text != "localhost" and not _numeric(text):
-            raise AssertionError(f"the test tried to resolve {text!r} through DNS")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    return attempts
-
-
-def _numeric(host: str) -> bool:
-    try:
-        socket.inet_aton(host)
-    except OSError:
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            return False
-    return True
+    return guard_network(monkeypatch)
 
 
 @pytest.fixture
