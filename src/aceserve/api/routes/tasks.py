@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Annotated, Any
 
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Header, Request
 from starlette.concurrency import run_in_threadpool
 
 from aceserve.api import schemas
+from aceserve.api.body import read_json
 from aceserve.api.deps import AccountDep, Services, ServicesDep
 from aceserve.api.envelope import success
 from aceserve.api.stored_files import store_inline_audio
@@ -33,16 +33,6 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="Repeat a create safely: the same key returns the original task."),
 ]
-
-
-async def read_json(request: Request) -> Any:
-    body = await request.body()
-    if not body.strip():
-        raise InvalidInput("body", "must be a JSON object; the request body was empty")
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput("body", f"must be valid JSON ({exc})") from None
 
 
 def units_per_second(services: Services) -> int:

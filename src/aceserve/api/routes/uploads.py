@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from aceserve.api import schemas
+from aceserve.api.body import read_json
 from aceserve.api.deps import AccountDep, Services, ServicesDep
 from aceserve.api.envelope import success
 from aceserve.domain.errors import InvalidInput, PayloadTooLarge
@@ -35,16 +35,6 @@ MIME_ALIASES: dict[str, set[str]] = {
 _MAX_BODY = (MAX_UPLOAD_BYTES + 2) // 3 * 4 + 64 * 1024
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"Upload is larger than the {MAX_UPLOAD_BYTES // (1024 * 1024)} MB limit.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post(
     "/api/ephemeral_resource",
     summary="Upload an audio file; the URL works as task input",
@@ -61,11 +51,8 @@ async def read_limited(request: Request, limit: int) -> bytes:
     openapi_extra={"requestBody": schemas.request_body(schemas.UploadRequest, examples=schemas.UPLOAD_EXAMPLES)},
 )
 async def upload(request: Request, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
-    raw = await read_limited(request, _MAX_BODY)
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput("body", f"must be valid JSON ({exc})") from None
+    too_large = f"Upload is larger than the {MAX_UPLOAD_BYTES // (1024 * 1024)} MB limit."
+    body = await read_json(request, limit=_MAX_BODY, too_large=too_large)
     if not isinstance(body, dict):
         raise InvalidInput("body", "must be a JSON object with `file_name` and `file_data`")
     ext, data = check_upload(body)
