@@ -222,3 +222,15 @@ def test_openapi_document_lists_the_endpoints(api_server: RunningServer) -> None
         "/health",
     } <= set(paths)
     assert api_server.client.get("/docs").status_code == 200
+
+
+def test_pending_tasks_report_their_queue_position(api_server: RunningServer) -> None:
+    ids = [api_server.client.post("/api/v1/task", json=txt2audio()).json()["data"]["task_id"] for _ in range(3)]
+    positions = [
+        api_server.client.get(f"/api/v1/task/{task_id}").json()["data"]["meta"]["queue_position"] for task_id in ids
+    ]
+    assert positions == [1, 2, 3]
+    api_server.client.delete(f"/api/v1/task/{ids[0]}")
+    after = api_server.client.get(f"/api/v1/task/{ids[2]}").json()["data"]["meta"]
+    assert after["queue_position"] == 2
+    assert "queue_position" not in api_server.client.get(f"/api/v1/task/{ids[0]}").json()["data"]["meta"]

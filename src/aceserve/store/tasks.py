@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests
@@ -94,6 +94,21 @@ def create_task(session: Session, account_id: str, draft: TaskDraft, *, public_u
     if status is TaskStatus.PENDING and session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_notify("aceserve_tasks", task.id)))
     return Created(task, created=True)
+
+
+def queue_position(session: Session, task: Task) -> int | None:
+    """1 for the pending task a worker claims next (claims go oldest first); None unless pending."""
+    if task.status != TaskStatus.PENDING:
+        return None
+    ahead = session.scalar(
+        select(func.count())
+        .select_from(Task)
+        .where(
+            Task.status == TaskStatus.PENDING,
+            or_(Task.created_at < task.created_at, and_(Task.created_at == task.created_at, Task.id < task.id)),
+        )
+    )
+    return int(ahead or 0) + 1
 
 
 def find_by_idempotency_key(session: Session, account_id: str, key: str) -> Task | None:

@@ -118,7 +118,11 @@ def _create(services: Services, account: Account, command: CreateTaskCommand, ke
 def get_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
     with services.db.read() as session:
         task = task_store.get_task(session, account.id, task_id)
-        return success(render_task(task, services.settings.public_url))
+        data = render_task(task, services.settings.public_url)
+        position = task_store.queue_position(session, task)
+        if position is not None:
+            data["meta"]["queue_position"] = position
+        return success(data)
 
 
 @router.delete(

@@ -41,6 +41,9 @@ class TaskMeta(BaseModel):
     progress: Annotated[float, Field(ge=0, le=1)] | SkipJsonSchema[None] = Field(
         None, description="[ext] 0–1; absent once failed."
     )
+    queue_position: int | SkipJsonSchema[None] = Field(
+        None, description="[ext] While pending: 1 for the next task a worker will claim, on GET only."
+    )
     seed: int | SkipJsonSchema[None] = Field(None, description="[ext] The seed used, once known.")
     duration: float | SkipJsonSchema[None] = Field(None, description="[ext] Seconds of output, once completed.")
     steps: int | SkipJsonSchema[None] = Field(None, description="[ext] Denoising steps run, once completed.")
