@@ -168,3 +168,20 @@ def test_restarting_the_server_loses_no_accepted_task(tmp_path: Path, database_u
     with serve_with_worker(data_dir, database_url, tiny_model) as second, second.as_key(key) as client:
         for task_id in ids:
             assert wait_for(client, task_id)["status"] == "completed"
+
+
+def test_progress_moves_between_heartbeats(tmp_path: Path, database_url: str, tiny_model: Path) -> None:
+    with serve_with_worker(tmp_path / "d", database_url, tiny_model, heartbeat_seconds=30) as server:
+        task_id = create(server, "txt2audio", **SLOW)
+        seen: list[float] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            task = server.client.get(f"/api/v1/task/{task_id}").json()["data"]
+            if task["status"] in ("completed", "failed") or len(seen) > 20:
+                break
+            if task["status"] == "processing":
+                seen.append(task["meta"]["progress"])
+            time.sleep(0.1)
+        assert any(0 < value < 1 for value in seen), seen
+        assert seen == sorted(seen)
+        server.client.delete(f"/api/v1/task/{task_id}")

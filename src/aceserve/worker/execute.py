@@ -105,9 +105,6 @@ class BatchRunner:
         return None
 
     def _run_group(self, group: list[Prepared], beat: Heartbeat) -> None:
-        def on_progress(fraction: float) -> None:
-            beat.progress = max(beat.progress, fraction)
-
         def should_cancel() -> bool:
             beat.poll_cancelled()
             return beat.all_stopped()
@@ -115,7 +112,7 @@ class BatchRunner:
         beat.progress = 0.0
         try:
             results = self.engine.generate(
-                [item.request for item in group], on_progress=on_progress, should_cancel=should_cancel
+                [item.request for item in group], on_progress=beat.report_progress, should_cancel=should_cancel
             )
         except TaskCancelled:
             for item in group:

@@ -15,6 +15,7 @@ from aceserve.store.db import Database
 
 log = logging.getLogger("aceserve.worker")
 CANCEL_POLL_SECONDS = 0.25
+PROGRESS_WRITE_SECONDS = 1.0
 
 
 class Heartbeat:
@@ -36,6 +37,7 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
         self._lock = threading.Lock()
         self._last_poll = 0.0
+        self._last_beat = time.monotonic()
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -47,8 +49,16 @@ class Heartbeat:
         self._stop.set()
         self._thread.join()
 
+    def report_progress(self, fraction: float) -> None:
+        """Record progress; write it at once when the last write is over a second old, so clients
+        polling a task see it move between heartbeats."""
+        self.progress = max(self.progress, fraction)
+        if time.monotonic() - self._last_beat >= PROGRESS_WRITE_SECONDS:
+            self.beat()
+
     def beat(self) -> None:
         """Renew all live leases now."""
+        self._last_beat = time.monotonic()
         with self._lock:
             for task_id, lease in self.leases.items():
                 if task_id in self.lost:
