@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +65,15 @@ def _offline_advice(model: str) -> str:
     )
 
 
+@contextmanager
+def quiet_known_warnings() -> Iterator[None]:
+    """Hide torch's weight_norm deprecation, raised by diffusers' VAE on every build: it is theirs
+    to fix and tells an aceserve user nothing."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*weight_norm.*", category=FutureWarning)
+        yield
+
+
 def load_pipeline(model: str, dtype: torch.dtype) -> Any:
     """``AceStepPipeline.from_pretrained`` with errors turned into ``ModelLoadError``."""
     from diffusers import AceStepPipeline
@@ -75,7 +87,8 @@ def load_pipeline(model: str, dtype: torch.dtype) -> Any:
             + _offline_advice("ACE-Step/acestep-v15-xl-turbo-diffusers")
         )
     try:
-        return AceStepPipeline.from_pretrained(str(path) if is_local else model, dtype=dtype)
+        with quiet_known_warnings():
+            return AceStepPipeline.from_pretrained(str(path) if is_local else model, dtype=dtype)
     except Exception as exc:
         if is_local:
             raise ModelLoadError(

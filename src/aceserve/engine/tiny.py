@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aceserve.engine.architecture import TINY, build_pipeline
+from aceserve.engine.loader import quiet_known_warnings
 
 TOKENIZER_VOCAB = 512
 EOS_TOKEN = "<|endoftext|>"
@@ -69,7 +70,8 @@ def make_tiny_checkpoint(directory: Path, *, variant: str = "turbo") -> None:
         raise ValueError(f"`variant` must be one of turbo, base, sft; got {variant!r}.")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    pipe = build_pipeline(TINY, build_tokenizer(), variant=variant)
+    with quiet_known_warnings():
+        pipe = build_pipeline(TINY, build_tokenizer(), variant=variant)
     quiet = logging.getLogger("diffusers")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
