@@ -58,6 +58,7 @@ def open_db(settings: Settings) -> Database:
 
 
 def setup_logging(level: str) -> None:
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # "Context impl SQLiteImpl" on every start
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
     )
