@@ -149,3 +149,15 @@ def test_health_reports_api_and_database(api_server: RunningServer) -> None:
 def test_history_page_beyond_the_limit_is_400_not_an_overflow(api_server: RunningServer) -> None:
     huge = api_server.client.get("/api/open/tasks/histories", params={"page": 2**70, "page_size": 100})
     assert_error(huge, 400, "`page`")
+
+
+def test_history_times_without_a_utc_form_are_400(api_server: RunningServer) -> None:
+    for value in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00"):
+        response = api_server.client.get("/api/open/tasks/histories", params={"start_time": value})
+        assert_error(response, 400, "`start_time`")
+
+
+def test_unlimited_accounts_report_a_number_as_balance(api_server: RunningServer) -> None:
+    info = api_server.client.get("/account/info").json()["data"]
+    assert info["unlimited_credit"] is True and isinstance(info["equivalent_in_usd"], float)
+    assert info["equivalent_in_usd"] >= 1e9

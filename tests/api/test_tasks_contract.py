@@ -234,3 +234,18 @@ def test_pending_tasks_report_their_queue_position(api_server: RunningServer) ->
     after = api_server.client.get(f"/api/v1/task/{ids[2]}").json()["data"]["meta"]
     assert after["queue_position"] == 2
     assert "queue_position" not in api_server.client.get(f"/api/v1/task/{ids[0]}").json()["data"]["meta"]
+
+
+def test_text_fields_are_echoed_verbatim_even_when_they_look_like_file_paths(api_server: RunningServer) -> None:
+    data = api_server.client.post("/api/v1/task", json=txt2audio(lyrics="/files/abc.mp3")).json()["data"]
+    assert data["input"]["lyrics"] == "/files/abc.mp3"
+
+
+def test_a_file_whose_bytes_are_gone_is_404(api_server: RunningServer, wav_bytes: bytes) -> None:
+    upload = api_server.client.post(
+        "/api/ephemeral_resource", json={"file_name": "a.wav", "file_data": base64.b64encode(wav_bytes).decode()}
+    )
+    url = upload.json()["data"]["url"]
+    for path in (api_server.settings.files_dir).rglob("*.wav"):
+        path.unlink()
+    assert_error(httpx.get(url), 404)

@@ -185,3 +185,18 @@ def test_progress_moves_between_heartbeats(tmp_path: Path, database_url: str, ti
         assert any(0 < value < 1 for value in seen), seen
         assert seen == sorted(seen)
         server.client.delete(f"/api/v1/task/{task_id}")
+
+
+def test_shutdown_puts_a_running_task_back_without_using_an_attempt(
+    tmp_path: Path, database_url: str, tiny_model: Path
+) -> None:
+    with serve_with_worker(tmp_path / "d", database_url, tiny_model) as server:
+        task_id = create(server, "txt2audio", **SLOW)
+        wait_for(server.client, task_id, ("processing",))
+        started = time.monotonic()
+    assert time.monotonic() - started < 20  # stopped within a step, not after the whole run
+    db = Database(database_url)
+    with db.read() as session:
+        row = session.get(Task, task_id)
+    db.dispose()
+    assert row is not None and row.status == "pending" and row.attempts == 0

@@ -164,3 +164,75 @@ def test_released_task_is_pending_again_without_using_an_attempt(database: Datab
     queue.release(database, lease, public_url=PUBLIC_URL)
     again = reload(database, task.id)
     assert again.status == "pending" and again.attempts == 0
+
+
+def test_ending_a_task_locks_the_account_before_the_task(database: Database) -> None:
+    """Cancel locks account then task; a worker ending the task must take them in the same order,
+    or the two deadlock on PostgreSQL."""
+    from sqlalchemy import event
+
+    account = make_account(database)
+    make_task(database, account)
+    (lease,) = _claim(database)
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        _complete(database, lease)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    first_account = next(i for i, s in enumerate(reads) if "FROM accounts" in s)
+    first_task = next(i for i, s in enumerate(reads) if "FROM tasks" in s)
+    assert first_account < first_task, reads
+
+
+def test_a_cancel_that_arrives_while_the_output_is_stored_wins(database: Database) -> None:
+    account = make_account(database, credits_usd=1.0)
+    task = make_task(database, account)
+    (lease,) = _claim(database)
+    with database.write() as session:
+        cancel_task(session, account, task.id, public_url=PUBLIC_URL)
+    record = new_file_record(
+        kind="output", ext="mp3", content_type="audio/mpeg", size=1, retention_hours=1, account_id=account
+    )
+    completed = queue.complete(
+        database,
+        lease,
+        output={"audio_url": "/files/x.mp3"},
+        seconds=10,
+        units_per_second=5000,
+        file=record,
+        meta={},
+        public_url=PUBLIC_URL,
+    )
+    ended = reload(database, task.id)
+    assert not completed and ended.status == "failed" and "cancelled" in ended.error_message
+    assert ended.consumed_units == 0 and ended.output is None
+
+
+@pytest.mark.parametrize("ending", ["fail", "release"])
+def test_a_cancelled_task_is_not_requeued(database: Database, ending: str) -> None:
+    account = make_account(database)
+    task = make_task(database, account)
+    (lease,) = _claim(database)
+    with database.write() as session:
+        cancel_task(session, account, task.id, public_url=PUBLIC_URL)
+    if ending == "fail":
+        queue.fail(database, lease, message="oom", retryable=True, max_attempts=3, public_url=PUBLIC_URL)
+    else:
+        queue.release(database, lease, public_url=PUBLIC_URL)
+    assert reload(database, task.id).status == "failed"
+    assert _claim(database) == []
+
+
+def test_a_requeued_task_shows_no_start_time(database: Database) -> None:
+    account = make_account(database)
+    task = make_task(database, account)
+    (lease,) = _claim(database)
+    queue.fail(database, lease, message="oom", retryable=True, max_attempts=3, public_url=PUBLIC_URL)
+    again = reload(database, task.id)
+    assert again.status == "pending" and again.started_at is None

@@ -29,7 +29,13 @@ class BackgroundService(Protocol):
 
     def start(self, services: Services) -> None: ...
 
-    def stop(self) -> None: ...
+    def request_stop(self) -> None:
+        """Ask it to finish, without waiting (all services are asked before any is waited for)."""
+        ...
+
+    def stop(self) -> None:
+        """Ask it to finish and wait until it has."""
+        ...
 
 
 def build_services(settings: Settings) -> Services:
@@ -53,6 +59,8 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
         try:
             yield
         finally:
+            for service in background:
+                service.request_stop()
             for service in reversed(background):
                 service.stop()
             services.wakeup.close()

@@ -36,8 +36,11 @@ class ThreadService:
         except Exception:
             log.exception("%s stopped with an error", self.name)
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def request_stop(self) -> None:
         self._stop.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -59,11 +62,10 @@ class WorkerService(ThreadService):
         self.created.set()
         self.worker.run(stop)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
+    def request_stop(self) -> None:
+        super().request_stop()
         if self.worker is not None:
-            self.worker.wakeup.notify()
-        super().stop(timeout)
+            self.worker.wakeup.notify()  # out of its idle wait at once
 
 
 def webhook_service() -> ThreadService:

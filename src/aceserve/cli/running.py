@@ -130,7 +130,7 @@ def run_worker(settings: Settings) -> None:
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
-        log.info("signal %d: finishing the current batch, then stopping", signum)
+        log.info("signal %d: stopping; a running batch goes back to the queue", signum)
         stop.set()
         wakeup.notify()
 

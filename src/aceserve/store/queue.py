@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aceserve.domain.errors import StaleLease
@@ -67,7 +67,7 @@ def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1,
             task.lease_token += 1
             task.lease_owner = owner
             task.lease_expires_at = now + timedelta(seconds=lease_seconds)
-            task.started_at = task.started_at or now
+            task.started_at = now
             task.updated_at = now
             task.progress = 0.0
             enqueue_task_event(session, task, public_url)
@@ -127,6 +127,13 @@ def set_seed(db: Database, lease: Lease, seed: int) -> None:
         _leased(session, lease).seed = seed
 
 
+def _leased_for_ending(session: Session, lease: Lease) -> Task:
+    """Lock the account, then the leased task: the order every transaction that touches both uses
+    (create, cancel, promote), so PostgreSQL never sees two of them wait on each other."""
+    accounts.lock_account(session, lease.account_id)
+    return _leased(session, lease)
+
+
 def complete(
     db: Database,
     lease: Lease,
@@ -137,11 +144,17 @@ def complete(
     file: StoredFile,
     meta: dict[str, Any],
     public_url: str,
-) -> None:
-    """Record success, the output file, the charge and the webhook event in one transaction."""
+) -> bool:
+    """Record success, the output file, the charge and the webhook event in one transaction.
+
+    Returns False when the client cancelled meanwhile: the task ends cancelled, uncharged, and the
+    caller deletes the file it stored.
+    """
     with db.write() as session:
-        task = _leased(session, lease)
-        accounts.lock_account(session, task.account_id)
+        task = _leased_for_ending(session, lease)
+        if task.cancel_requested:
+            tasks.finish_cancelled(session, task, public_url=public_url)
+            return False
         now = utcnow()
         consumed = min(task.frozen_units, round(seconds * units_per_second))
         accounts.settle(session, task.account_id, task.id, task.frozen_units, consumed)
@@ -159,6 +172,7 @@ def complete(
         task.lease_expires_at = None
         enqueue_task_event(session, task, public_url)
         promote_staged(session, task.account_id, public_url=public_url)
+        return True
 
 
 def fail(
@@ -172,10 +186,13 @@ def fail(
     public_url: str,
 ) -> bool:
     """End a run that failed. Infrastructure failures (``retryable``) go back to pending while
-    attempts remain; bad input fails at once. Returns True when the task was re-queued."""
+    attempts remain; bad input fails at once; a task the client cancelled ends cancelled.
+    Returns True when the task was re-queued."""
     with db.write() as session:
-        task = _leased(session, lease)
-        accounts.lock_account(session, task.account_id)
+        task = _leased_for_ending(session, lease)
+        if task.cancel_requested:
+            tasks.finish_cancelled(session, task, public_url=public_url)
+            return False
         if retryable and task.attempts < max_attempts:
             _requeue(session, task, public_url)
             return True
@@ -186,15 +203,17 @@ def fail(
 
 def finish_cancelled(db: Database, lease: Lease, *, public_url: str) -> None:
     with db.write() as session:
-        task = _leased(session, lease)
-        accounts.lock_account(session, task.account_id)
-        tasks.finish_cancelled(session, task, public_url=public_url)
+        tasks.finish_cancelled(session, _leased_for_ending(session, lease), public_url=public_url)
 
 
 def release(db: Database, lease: Lease, *, public_url: str) -> None:
-    """Give a claimed task back untouched (worker shutting down); the attempt is not counted."""
+    """Give a claimed task back untouched (worker shutting down); the attempt is not counted.
+    A task the client cancelled meanwhile ends cancelled instead."""
     with db.write() as session:
-        task = _leased(session, lease)
+        task = _leased_for_ending(session, lease)
+        if task.cancel_requested:
+            tasks.finish_cancelled(session, task, public_url=public_url)
+            return
         task.attempts = max(0, task.attempts - 1)
         _requeue(session, task, public_url)
 
@@ -205,11 +224,10 @@ def _requeue(session: Session, task: Task, public_url: str) -> None:
     task.lease_owner = None
     task.lease_expires_at = None
     task.progress = 0.0
+    task.started_at = None  # pending again: it starts anew when claimed
     task.updated_at = utcnow()
     enqueue_task_event(session, task, public_url)
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import func
-
         session.execute(select(func.pg_notify("aceserve_tasks", task.id)))
 
 
@@ -224,11 +242,29 @@ def expired_query() -> Any:
 
 def reap_expired(db: Database, *, max_attempts: int, public_url: str) -> int:
     """Return tasks whose lease expired (their worker died) to pending, or fail them once they have
-    used their attempts. Returns how many tasks were reaped."""
-    with db.write() as session:
-        expired = session.scalars(expired_query()).all()
-        for task in expired:
-            accounts.lock_account(session, task.account_id)
+    used their attempts. Returns how many tasks were reaped.
+
+    The expired rows are found without locks, then each is handled account lock first, task lock
+    second (re-checked under the lock), the order every other writer uses.
+    """
+    with db.read() as session:
+        candidates = session.execute(
+            select(Task.id, Task.account_id, Task.lease_token).where(
+                Task.status == TaskStatus.PROCESSING, Task.lease_expires_at < utcnow()
+            )
+        ).all()
+    reaped = 0
+    for task_id, account_id, token in candidates:
+        with db.write() as session:
+            accounts.lock_account(session, account_id)
+            task = session.scalar(
+                expired_query()
+                .where(Task.id == task_id, Task.lease_token == token)
+                .execution_options(populate_existing=True)
+            )
+            if task is None:  # renewed, finished or reaped meanwhile
+                continue
+            reaped += 1
             if task.cancel_requested:
                 tasks.finish_cancelled(session, task, public_url=public_url)
             elif task.attempts < max_attempts:
@@ -243,4 +279,4 @@ def reap_expired(db: Database, *, max_attempts: int, public_url: str) -> int:
                     raw="lease expired",
                     public_url=public_url,
                 )
-        return len(expired)
+    return reaped

@@ -24,10 +24,14 @@ def absolute_url(public_url: str, path_or_url: str) -> str:
     return f"{public_url}{path_or_url}"
 
 
+AUDIO_FIELDS = ("style_audio", "audio")
+
+
 def render_input(task: Task, public_url: str) -> dict[str, Any]:
-    """The normalized input echo; stored-file references become absolute URLs."""
+    """The normalized input echo; audio stored from inline base64 is shown as its absolute URL."""
     echo = dict(task.input)
-    for key, value in echo.items():
+    for key in AUDIO_FIELDS:
+        value = echo.get(key)
         if isinstance(value, str) and value.startswith("/files/"):
             echo[key] = absolute_url(public_url, value)
     return dict(sorted(echo.items()))

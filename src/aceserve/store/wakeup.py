@@ -46,8 +46,9 @@ class Wakeup:
 
     def _listen(self, url: str) -> None:
         import psycopg
+        from sqlalchemy.engine import make_url
 
-        conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         while not self._stop.is_set():
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -17,6 +19,7 @@ from aceserve.storage import FileStorage
 from aceserve.store import queue
 from aceserve.store.db import Database
 from aceserve.store.files import file_path, put_file
+from aceserve.store.models import StoredFile
 from aceserve.worker.heartbeat import Heartbeat
 from aceserve.worker.inputs import InputResolver
 
@@ -64,28 +67,53 @@ def build_request(task_type: str, task_input: dict[str, Any], seed: int, audio: 
 
 
 class BatchRunner:
-    """Turns leases into finished tasks. Every outcome is written under the lease's fencing token."""
+    """Turns leases into finished tasks. Every outcome is written under the lease's fencing token.
+
+    ``stopping`` is the worker's shutdown flag: a running group stops within a step and its tasks go
+    back to the queue untouched (not cancelled, no attempt used), as do groups not yet started.
+    """
 
     def __init__(
-        self, settings: Settings, db: Database, storage: FileStorage, engine: Engine, inputs: InputResolver
+        self,
+        settings: Settings,
+        db: Database,
+        storage: FileStorage,
+        engine: Engine,
+        inputs: InputResolver,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.storage = storage
         self.engine = engine
         self.inputs = inputs
+        self.stopping = stopping or threading.Event()
         self.units_per_second = round(settings.price_usd_per_second * 10_000_000)
 
     def run(self, leases: list[queue.Lease]) -> None:
         with Heartbeat(
             self.db, leases, interval=self.settings.heartbeat_seconds, lease_seconds=self.settings.lease_seconds
         ) as beat:
-            prepared = [item for item in (self._prepare(lease) for lease in leases) if item is not None]
+            prepared = []
+            for lease in leases:
+                item = None if self.stopping.is_set() else self._prepare(lease)
+                if item is None:
+                    if self.stopping.is_set():
+                        self._release(lease)
+                    beat.finish(lease.task_id)
+                else:
+                    prepared.append(item)
             groups: dict[str, list[Prepared]] = {}
             for item in prepared:
                 groups.setdefault(self.engine.batch_key(item.request), []).append(item)
             for group in groups.values():
+                if self.stopping.is_set():
+                    for item in group:
+                        self._release(item.lease)
+                    continue
                 self._run_group(group, beat)
+                for item in group:
+                    beat.finish(item.lease.task_id)
 
     def _prepare(self, lease: queue.Lease) -> Prepared | None:
         try:
@@ -106,17 +134,22 @@ class BatchRunner:
 
     def _run_group(self, group: list[Prepared], beat: Heartbeat) -> None:
         def should_cancel() -> bool:
+            if self.stopping.is_set():
+                return True
             beat.poll_cancelled()
             return beat.all_stopped()
 
-        beat.progress = 0.0
+        beat.start_group({item.lease.task_id for item in group})
         try:
             results = self.engine.generate(
                 [item.request for item in group], on_progress=beat.report_progress, should_cancel=should_cancel
             )
         except TaskCancelled:
             for item in group:
-                self._finish_cancelled(item.lease)
+                if item.lease.task_id in beat.cancelled:
+                    self._finish_cancelled(item.lease)
+                elif item.lease.task_id not in beat.lost:
+                    self._release(item.lease)  # stopped by shutdown: back to the queue
             return
         except TaskInputError as exc:
             if len(group) > 1:  # find the task the error belongs to: run each alone
@@ -141,8 +174,10 @@ class BatchRunner:
             self._complete(item, result)
 
     def _complete(self, item: Prepared, result: GenerationResult) -> None:
+        """Encode, store and record one result; any failure fails this task alone (retryable)."""
         lease = item.lease
         fmt = cast(OutputFormat, lease.input.get("output_format", "mp3"))  # validated at create
+        record = None
         try:
             data = encode_audio(result.audio, sample_rate=result.sample_rate, fmt=fmt)
             record = put_file(
@@ -154,17 +189,12 @@ class BatchRunner:
                 account_id=lease.account_id,
                 task_id=lease.task_id,
             )
-        except Exception as exc:
-            log.exception("storing the output of task %s failed", lease.task_id)
-            self._fail(lease, f"Storing the output failed: {exc}", retryable=True)
-            return
-        seconds = result.audio.shape[-1] / result.sample_rate
-        meta = {
-            "duration": round(seconds, 3),
-            **{k: v for k, v in result.meta.items() if k in ("steps", "guidance_scale", "variant")},
-        }
-        try:
-            queue.complete(
+            seconds = result.audio.shape[-1] / result.sample_rate
+            meta = {
+                "duration": round(seconds, 3),
+                **{k: v for k, v in result.meta.items() if k in ("steps", "guidance_scale", "variant")},
+            }
+            completed = queue.complete(
                 self.db,
                 lease,
                 output={"audio_url": file_path(record)},
@@ -174,27 +204,45 @@ class BatchRunner:
                 meta=meta,
                 public_url=self.settings.public_url,
             )
+            if not completed:  # the client cancelled while the output was being stored
+                self.storage.delete(record.storage_key)
         except StaleLease:
-            self.storage.delete(record.storage_key)
+            self._discard(record)
             log.warning("task %s was taken over by another worker; dropping this result", lease.task_id)
-        except BaseException:
-            self.storage.delete(record.storage_key)
-            raise
+        except Exception as exc:
+            self._discard(record)
+            log.exception("recording the output of task %s failed", lease.task_id)
+            self._fail(lease, f"Storing the output failed: {exc}", retryable=True)
+
+    def _discard(self, record: StoredFile | None) -> None:
+        if record is not None:
+            with contextlib.suppress(Exception):
+                self.storage.delete(record.storage_key)
 
     def _finish_cancelled(self, lease: queue.Lease) -> None:
-        with contextlib.suppress(StaleLease):
-            queue.finish_cancelled(self.db, lease, public_url=self.settings.public_url)
+        self._record("recording the cancel of", lease, queue.finish_cancelled, public_url=self.settings.public_url)
+
+    def _release(self, lease: queue.Lease) -> None:
+        self._record("releasing", lease, queue.release, public_url=self.settings.public_url)
 
     def _fail(self, lease: queue.Lease, message: str, *, retryable: bool) -> None:
+        self._record(
+            "recording the failure of",
+            lease,
+            queue.fail,
+            message=message,
+            raw=message,
+            retryable=retryable,
+            max_attempts=self.settings.max_attempts,
+            public_url=self.settings.public_url,
+        )
+
+    def _record(self, what: str, lease: queue.Lease, write: Callable[..., object], **kwargs: Any) -> None:
+        """A final write for one task. If it cannot be made, the lease runs out and the reaper
+        decides, so one task's trouble never stops the rest of the batch."""
         try:
-            queue.fail(
-                self.db,
-                lease,
-                message=message,
-                raw=message,
-                retryable=retryable,
-                max_attempts=self.settings.max_attempts,
-                public_url=self.settings.public_url,
-            )
+            write(self.db, lease, **kwargs)
         except StaleLease:
-            log.warning("task %s was taken over; not recording this failure", lease.task_id)
+            log.warning("task %s was taken over; not %s it here", lease.task_id, what)
+        except Exception:
+            log.exception("%s task %s failed; the reaper will take it when its lease expires", what, lease.task_id)

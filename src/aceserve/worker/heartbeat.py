@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import TracebackType
 
 from aceserve.domain.errors import StaleLease
@@ -19,10 +17,11 @@ PROGRESS_WRITE_SECONDS = 1.0
 
 
 class Heartbeat:
-    """Renews every lease of a batch each ``interval`` seconds and records progress.
+    """Renews every lease of a batch each ``interval`` seconds and records each task's progress.
 
     ``cancelled`` holds the ids of tasks the client cancelled; ``lost`` those whose lease went to
-    another worker (their results must be thrown away).
+    another worker (their results must be thrown away). A batch runs as groups; ``running`` is the
+    group in the engine now, the one progress reports and cancel checks are about.
     """
 
     def __init__(self, db: Database, leases: list[queue.Lease], *, interval: float, lease_seconds: float) -> None:
@@ -30,7 +29,8 @@ class Heartbeat:
         self.leases = {lease.task_id: lease for lease in leases}
         self.interval = interval
         self.lease_seconds = lease_seconds
-        self.progress = 0.0
+        self.progress: dict[str, float] = dict.fromkeys(self.leases, 0.0)
+        self.running: set[str] = set()
         self.cancelled: set[str] = set()
         self.lost: set[str] = set()
         self._stop = threading.Event()
@@ -49,10 +49,20 @@ class Heartbeat:
         self._stop.set()
         self._thread.join()
 
+    def start_group(self, task_ids: set[str]) -> None:
+        self.running = set(task_ids)
+
+    def finish(self, task_id: str) -> None:
+        """The task has ended here (completed, failed or released): stop renewing its lease."""
+        with self._lock:
+            self.leases.pop(task_id, None)
+        self.running.discard(task_id)
+
     def report_progress(self, fraction: float) -> None:
-        """Record progress; write it at once when the last write is over a second old, so clients
-        polling a task see it move between heartbeats."""
-        self.progress = max(self.progress, fraction)
+        """Record the running group's progress; write it at once when the last write is over a
+        second old, so clients polling a task see it move between heartbeats."""
+        for task_id in self.running:
+            self.progress[task_id] = max(self.progress.get(task_id, 0.0), fraction)
         if time.monotonic() - self._last_beat >= PROGRESS_WRITE_SECONDS:
             self.beat()
 
@@ -60,11 +70,13 @@ class Heartbeat:
         """Renew all live leases now."""
         self._last_beat = time.monotonic()
         with self._lock:
-            for task_id, lease in self.leases.items():
+            for task_id, lease in list(self.leases.items()):
                 if task_id in self.lost:
                     continue
                 try:
-                    reply = queue.heartbeat(self.db, lease, lease_seconds=self.lease_seconds, progress=self.progress)
+                    reply = queue.heartbeat(
+                        self.db, lease, lease_seconds=self.lease_seconds, progress=self.progress.get(task_id)
+                    )
                 except StaleLease:
                     log.warning("lost the lease on task %s; its result will be discarded", task_id)
                     self.lost.add(task_id)
@@ -87,17 +99,9 @@ class Heartbeat:
             self.cancelled |= queue.cancel_requested(self.db, live)
 
     def all_stopped(self) -> bool:
-        """True when no task of the batch still wants its result."""
-        return set(self.leases) <= (self.cancelled | self.lost)
+        """True when no task of the running group still wants its result."""
+        return (self.running or set(self.leases)) <= (self.cancelled | self.lost)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.beat()
-
-
-@contextmanager
-def heartbeating(
-    db: Database, leases: list[queue.Lease], *, interval: float, lease_seconds: float
-) -> Iterator[Heartbeat]:
-    with Heartbeat(db, leases, interval=interval, lease_seconds=lease_seconds) as beat:
-        yield beat

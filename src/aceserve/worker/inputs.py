@@ -41,6 +41,7 @@ class InputResolver:
         self.decoder = decoder
         own = urlsplit(settings.public_url)
         self._own_origin = (own.scheme, own.netloc.lower())
+        self._own_prefix = own.path.rstrip("/")  # behind a proxy the API may live under a path
 
     def audio_for(self, task_input: dict[str, object]) -> Audio | None:
         """The decoded input audio of a task, or None for tasks without one."""
@@ -71,7 +72,9 @@ class InputResolver:
         parts = urlsplit(url_or_path)
         if (parts.scheme, parts.netloc.lower()) != self._own_origin or parts.query:
             return None
-        return parse_file_path(parts.path)
+        if not parts.path.startswith(self._own_prefix + "/"):
+            return None
+        return parse_file_path(parts.path[len(self._own_prefix) :])
 
     def _read_own(self, own: tuple[str, str], url: str, field: str) -> bytes:
         with self.db.read() as session:

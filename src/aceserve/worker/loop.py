@@ -89,7 +89,7 @@ class Worker:
         if self.settings.isolate_decoding:
             decoder = IsolatedDecoder(timeout_seconds=self.settings.decode_timeout_seconds)
         inputs = InputResolver(self.settings, self.db, self.storage, fetcher, decoder)
-        runner = BatchRunner(self.settings, self.db, self.storage, engine, inputs)
+        runner = BatchRunner(self.settings, self.db, self.storage, engine, inputs, stopping=stop)
         log.info("worker %s ready (%s)", self.id, engine.info)
         try:
             while not stop.is_set():

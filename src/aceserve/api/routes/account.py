@@ -19,6 +19,7 @@ from aceserve.store.render import format_time, render_task, render_usage
 
 router = APIRouter(tags=["account"], dependencies=schemas.DOCUMENT_AUTH)
 MAX_PAGE_SIZE = 100
+UNLIMITED_USD = 1_000_000_000.0  # what an unlimited account reports: PiAPI clients expect a number
 MAX_PAGE = 1_000_000  # keeps the OFFSET far inside SQL's 64-bit range
 
 
@@ -38,7 +39,7 @@ def account_info(account: AccountDep, services: ServicesDep) -> dict[str, Any]:
             {
                 "account_id": fresh.id,
                 "account_name": fresh.name,
-                "equivalent_in_usd": None if balance is None else accounts.units_to_usd(balance),
+                "equivalent_in_usd": UNLIMITED_USD if balance is None else accounts.units_to_usd(balance),
                 "frozen_in_usd": accounts.units_to_usd(fresh.frozen_units),
                 "unlimited_credit": balance is None,
                 "max_concurrent_task_count": fresh.max_concurrent,
@@ -130,6 +131,7 @@ def parse_time(field: str, value: str) -> datetime | None:
         if value.replace(".", "", 1).isdigit():
             return datetime.fromtimestamp(float(value), UTC)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, OverflowError):
+        # In UTC here, so a time that has no UTC form (year 1 at +01:00) is this 400, not a 500 later.
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
         raise InvalidInput(field, f"must be unix seconds or an RFC 3339 time; got {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, Response
 from aceserve.api import schemas
 from aceserve.api.deps import ServicesDep
 from aceserve.domain.errors import NotFound
+from aceserve.storage import FileMissing
 from aceserve.store.files import FILE_ROUTE, get_live_file, parse_file_path
 
 router = APIRouter(tags=["files"])
@@ -36,4 +37,8 @@ def download(name: str, services: ServicesDep) -> Response:
         return FileResponse(
             local, media_type=record.content_type, headers=headers, filename=f"{record.id}.{record.ext}"
         )
-    return Response(services.storage.get(record.storage_key), media_type=record.content_type, headers=headers)
+    try:
+        data = services.storage.get(record.storage_key)
+    except FileMissing:
+        raise NotFound(f"File {name} is no longer stored.") from None
+    return Response(data, media_type=record.content_type, headers=headers)
