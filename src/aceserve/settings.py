@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="SQLAlchemy URL; default: sqlite file in data_dir.")
     storage_url: str = Field(
         default="",
-        description="Where files live: empty for data_dir/files, or s3://bucket/prefix for S3-compatible storage.",
+        description="Where files live: empty for data_dir/files, or s3://bucket/prefix for S3-compatible storage. "
+        "aceserve owns it: the janitor deletes unrecorded files there.",
     )
     s3_endpoint_url: str = Field(default="", description="Endpoint of an S3-compatible service (MinIO, R2...).")
 

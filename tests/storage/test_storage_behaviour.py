@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from aceserve.storage import FileMissing, FileStorage, LocalFileStorage
 
 AUDIO = bytes(range(256)) * 40
+# LocalFileStorage can be aged with os.utime, S3 objects cannot (the server stamps LastModified), so
+# the shared cases list with a cutoff in the future (everything) or the past (nothing).
+FUTURE = datetime.now(UTC) + timedelta(days=1)
+PAST = datetime.now(UTC) - timedelta(days=1)
 
 
 def test_is_a_file_storage(storage: FileStorage) -> None:
@@ -78,3 +84,46 @@ def test_unsafe_keys_are_refused_everywhere(storage: FileStorage, key: str) -> N
     for operation in (storage.get, storage.exists, storage.delete, storage.open_path):
         with pytest.raises(ValueError, match="invalid storage key"):
             operation(key)
+
+
+def test_list_keys_of_an_empty_store_is_empty(storage: FileStorage) -> None:
+    assert list(storage.list_keys(older_than=FUTURE)) == []
+
+
+def test_list_keys_returns_every_key_as_put_takes_it(storage: FileStorage) -> None:
+    keys = {"a.mp3", "outputs/x1.mp3", "uploads/y-2.wav", "outputs/2026/11/deep_name.flac"}
+    for key in keys:
+        storage.put(key, AUDIO, "audio/mpeg")
+    listed = list(storage.list_keys(older_than=FUTURE))
+    assert sorted(listed) == sorted(keys)  # each key once, no "directories"
+    for key in listed:
+        assert storage.get(key) == AUDIO
+
+
+def test_list_keys_older_than_the_past_is_empty(storage: FileStorage) -> None:
+    storage.put("outputs/new.mp3", AUDIO, "audio/mpeg")
+    assert list(storage.list_keys(older_than=PAST)) == []
+
+
+def test_list_keys_leaves_out_deleted_keys(storage: FileStorage) -> None:
+    storage.put("outputs/kept.mp3", b"k", "audio/mpeg")
+    storage.put("outputs/gone.mp3", b"g", "audio/mpeg")
+    storage.delete("outputs/gone.mp3")
+    assert list(storage.list_keys(older_than=FUTURE)) == ["outputs/kept.mp3"]
+
+
+def test_keys_can_be_deleted_while_listing(storage: FileStorage) -> None:
+    keys = {f"outputs/k{i}.mp3" for i in range(5)}
+    for key in keys:
+        storage.put(key, b"x", "audio/mpeg")
+    seen = set()
+    for key in storage.list_keys(older_than=FUTURE):
+        seen.add(key)
+        storage.delete(key)
+    assert seen == keys
+    assert list(storage.list_keys(older_than=FUTURE)) == []
+
+
+def test_list_keys_refuses_a_naive_datetime(storage: FileStorage) -> None:
+    with pytest.raises(ValueError, match="aware"):
+        list(storage.list_keys(older_than=datetime.now()))  # naive on purpose

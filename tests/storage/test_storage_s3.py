@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,42 @@ def test_open_storage_empty_is_the_local_directory(tmp_path: Path) -> None:
 def test_open_storage_refuses_other_urls(url: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must be empty"):
         open_storage(url, files_dir=tmp_path)
+
+
+FUTURE = datetime.now(UTC) + timedelta(days=1)
+
+
+def test_list_keys_stays_under_the_prefix(s3_endpoint: str) -> None:
+    client = admin_client(s3_endpoint)
+    prefix = f"p-{uuid.uuid4().hex}"
+    storage = S3FileStorage(BUCKET, prefix=prefix, client=client)
+    storage.put("outputs/mine.mp3", b"x", "audio/mpeg")
+    client.put_object(Bucket=BUCKET, Key=f"{prefix}x/outputs/neighbour.mp3", Body=b"n")  # shares the text prefix
+    client.put_object(Bucket=BUCKET, Key=f"{prefix}-other/a.mp3", Body=b"o")
+    client.put_object(Bucket=BUCKET, Key=f"{prefix}/outputs/", Body=b"")  # a console's "folder"
+    client.put_object(Bucket=BUCKET, Key=f"{prefix}/outputs/with space.mp3", Body=b"f")
+    assert list(storage.list_keys(older_than=FUTURE)) == ["outputs/mine.mp3"]
+
+
+def test_list_keys_pages_through_the_listing(s3_endpoint: str) -> None:
+    client = admin_client(s3_endpoint)
+    storage = S3FileStorage(BUCKET, prefix=f"pages-{uuid.uuid4().hex}", client=client)
+    storage.list_page_size = 2
+    keys = {f"outputs/k{i}.mp3" for i in range(7)}
+    for key in keys:
+        storage.put(key, b"x", "audio/mpeg")
+    requests: list[object] = []
+    client.meta.events.register("before-call.s3.ListObjectsV2", lambda **kwargs: requests.append(kwargs))
+    listed = list(storage.list_keys(older_than=FUTURE))
+    assert sorted(listed) == sorted(keys)
+    assert len(requests) == 4  # 2 + 2 + 2 + 1
+
+
+def test_list_keys_without_a_prefix_lists_the_bucket(s3_endpoint: str) -> None:
+    client = admin_client(s3_endpoint)
+    bucket = f"whole-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    storage = S3FileStorage(bucket, client=client)
+    storage.put("a.mp3", b"x", "audio/mpeg")
+    storage.put("outputs/b.mp3", b"x", "audio/mpeg")
+    assert sorted(storage.list_keys(older_than=FUTURE)) == ["a.mp3", "outputs/b.mp3"]

@@ -8,6 +8,8 @@ server, never by a client. They are still validated: a key is joined to a direct
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
@@ -45,6 +47,17 @@ class FileStorage(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def list_keys(self, *, older_than: datetime) -> Iterator[str]:
+        """Every stored key last modified before ``older_than`` (an aware datetime), in no set order.
+
+        Lazy: large stores are listed a directory or a page at a time, and deleting keys already
+        yielded while iterating is safe. Only names that pass :func:`check_key` are listed, so a
+        temporary file, or anything else the server did not write, is never offered for deletion.
+        The store's directory or bucket prefix must belong to this server alone: a janitor deletes
+        the listed keys that have no record.
+        """
+        ...
+
 
 def check_key(key: str) -> str:
     """Return ``key`` if it is a safe relative name, else raise ``ValueError``.
@@ -57,3 +70,19 @@ def check_key(key: str) -> str:
     if not all(_SEGMENT.fullmatch(segment) for segment in key.split("/")):
         raise ValueError(f"invalid storage key {key!r}: use relative names of letters, digits, '.', '_', '-'")
     return key
+
+
+def is_key(name: str) -> bool:
+    """Whether ``name`` passes :func:`check_key`: for listings, which skip what the store never wrote."""
+    try:
+        check_key(name)
+    except ValueError:
+        return False
+    return True
+
+
+def check_aware(moment: datetime) -> datetime:
+    """Return ``moment`` if it carries a time zone, else raise ``ValueError`` (naive times are ambiguous)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"expected an aware datetime (UTC), got naive {moment!r}")
+    return moment

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import stat
 import tempfile
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
-from aceserve.storage.base import FileMissing, check_key
+from aceserve.storage.base import FileMissing, check_aware, check_key, is_key
+
+log = logging.getLogger("aceserve.storage")
 
 
 class LocalFileStorage:
@@ -58,6 +64,42 @@ class LocalFileStorage:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def list_keys(self, *, older_than: datetime) -> Iterator[str]:
+        """Walk the root one directory at a time, by modification time (``st_mtime``).
+
+        Skipped: temporary files and other dot names (never keys), names :func:`check_key` refuses,
+        and symbolic links of any kind, which are neither listed nor followed, so nothing outside
+        the root (nor any file twice) is ever offered for deletion. Files or directories removed
+        during the walk are simply not listed; a subdirectory that cannot be read is logged and
+        skipped, while an unreadable root raises.
+        """
+        cutoff = check_aware(older_than).timestamp()
+        pending: list[tuple[str, str]] = [(os.fspath(self.root), "")]
+        while pending:
+            directory, prefix = pending.pop()
+            try:
+                entries = os.scandir(directory)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # the root before the first write, or a directory removed meanwhile
+            except PermissionError:
+                if not prefix:
+                    raise
+                log.warning("cannot list %s; its files are skipped", directory)
+                continue
+            with entries:
+                for entry in entries:
+                    key = prefix + entry.name
+                    if entry.name.startswith(".") or not is_key(key):
+                        continue  # ".<name>.<random>.tmp" from put, or something this store never wrote
+                    try:
+                        info = entry.stat(follow_symlinks=False)  # the entry itself, never a link's target
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISDIR(info.st_mode):
+                        pending.append((entry.path, key + "/"))
+                    elif stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
+                        yield key
 
 
 def _fsync_directory(directory: Path) -> None:

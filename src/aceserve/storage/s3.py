@@ -7,6 +7,8 @@ here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from aceserve.storage.base import FileMissing, check_key
+from aceserve.storage.base import FileMissing, check_aware, check_key, is_key
 
 if TYPE_CHECKING:  # precise types when boto3-stubs[s3] is installed; Any otherwise
     from mypy_boto3_s3 import S3Client
@@ -47,6 +49,8 @@ def make_s3_client(endpoint_url: str | None = None) -> S3Client:
 
 class S3FileStorage:
     """Stores each key as object ``prefix/key`` in ``bucket``; the bucket must already exist."""
+
+    list_page_size = 1000  # objects per ListObjectsV2 request (S3's maximum)
 
     def __init__(
         self, bucket: str, prefix: str = "", endpoint_url: str | None = None, client: S3Client | None = None
@@ -93,6 +97,27 @@ class S3FileStorage:
                 return False
             raise
         return True
+
+    def list_keys(self, *, older_than: datetime) -> Iterator[str]:
+        """Page through ``ListObjectsV2`` under ``prefix/``, by each object's ``LastModified``.
+
+        Keys come back relative to the prefix (what ``put`` takes). Objects whose relative name
+        :func:`check_key` refuses (such as ``folder/`` placeholders some consoles create) are skipped.
+        The bucket's clock decides ``LastModified``; callers allow for skew with a generous cutoff.
+        Needs the ``s3:ListBucket`` permission.
+        """
+        cutoff = check_aware(older_than)
+        # The trailing slash keeps prefix "a" from listing objects under "ab/".
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(
+            Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.list_page_size}
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = item["Key"][len(prefix) :]
+                if item["LastModified"] < cutoff and is_key(key):
+                    yield key
 
 
 def _is_missing(exc: ClientError) -> bool:

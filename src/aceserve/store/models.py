@@ -156,7 +156,7 @@ class StoredFile(Base):
     ext: Mapped[str] = mapped_column(String(8))
     content_type: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
-    storage_key: Mapped[str] = mapped_column(String(200))
+    storage_key: Mapped[str] = mapped_column(String(200), index=True, unique=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
