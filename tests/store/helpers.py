@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aceserve.store import accounts
+from aceserve.store import accounts, queue
 from aceserve.store.db import Database
+from aceserve.store.files import new_file_record
 from aceserve.store.models import Task
 from aceserve.store.tasks import TaskDraft, create_task
 
@@ -44,3 +45,20 @@ def reload(db: Database, task_id: str) -> Task:
         task = session.get(Task, task_id)
         assert task is not None
         return task
+
+
+def complete(db: Database, lease: queue.Lease, *, seconds: float = 10) -> bool:
+    """Complete a leased task with a stand-in output record, as a worker would after storing audio."""
+    record = new_file_record(
+        kind="output", ext="mp3", content_type="audio/mpeg", size=1, retention_hours=1, account_id=lease.account_id
+    )
+    return queue.complete(
+        db,
+        lease,
+        output={"audio_url": f"/files/{record.id}.mp3"},
+        seconds=seconds,
+        units_per_second=5000,
+        file=record,
+        meta={},
+        public_url=PUBLIC_URL,
+    )

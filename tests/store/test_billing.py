@@ -12,10 +12,9 @@ import pytest
 from aceserve.domain.errors import InsufficientCredit, TooManyRequests
 from aceserve.store import accounts, queue
 from aceserve.store.db import Database
-from aceserve.store.files import new_file_record
 from aceserve.store.models import Account
 from aceserve.store.tasks import cancel_task
-from tests.store.helpers import PUBLIC_URL, make_account, make_task, reload
+from tests.store.helpers import PUBLIC_URL, complete, make_account, make_task, reload
 
 
 def balances(db: Database, account_id: str) -> tuple[int | None, int, tuple[int, int]]:
@@ -35,19 +34,7 @@ def test_create_freezes_and_completion_consumes_actual_seconds(database: Databas
     task = make_task(database, account, duration=20)  # freezes 100_000
     assert balances(database, account)[:2] == (9_900_000, 100_000)
     (lease,) = queue.claim(database, owner="w", lease_seconds=60, public_url=PUBLIC_URL)
-    record = new_file_record(
-        kind="output", ext="mp3", content_type="audio/mpeg", size=1, retention_hours=1, account_id=account
-    )
-    queue.complete(
-        database,
-        lease,
-        output={"audio_url": "/files/a.mp3"},
-        seconds=12.5,
-        units_per_second=5000,
-        file=record,
-        meta={},
-        public_url=PUBLIC_URL,
-    )
+    complete(database, lease, seconds=12.5)
     done = reload(database, task.id)
     assert (done.frozen_units, done.consumed_units) == (0, 62_500)
     assert balances(database, account)[:2] == (10_000_000 - 62_500, 0)
@@ -128,24 +115,7 @@ def test_ledger_invariant_holds_over_random_lifecycles(database: Database) -> No
                 )
                 for lease in leases:
                     if action == "claim_complete":
-                        record = new_file_record(
-                            kind="output",
-                            ext="wav",
-                            content_type="audio/wav",
-                            size=1,
-                            retention_hours=1,
-                            account_id=account,
-                        )
-                        queue.complete(
-                            database,
-                            lease,
-                            output={"audio_url": "/files/x.wav"},
-                            seconds=rng.uniform(1, 10),
-                            units_per_second=5000,
-                            file=record,
-                            meta={},
-                            public_url=PUBLIC_URL,
-                        )
+                        complete(database, lease, seconds=rng.uniform(1, 10))
                     elif action == "claim_fail":
                         queue.fail(
                             database,

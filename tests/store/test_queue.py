@@ -9,29 +9,12 @@ import pytest
 from aceserve.domain.errors import StaleLease
 from aceserve.store import queue
 from aceserve.store.db import Database
-from aceserve.store.files import new_file_record
 from aceserve.store.tasks import cancel_task
-from tests.store.helpers import PUBLIC_URL, make_account, make_task, reload
+from tests.store.helpers import PUBLIC_URL, complete, make_account, make_task, reload
 
 
 def _claim(db: Database, owner: str = "w1", lease: float = 60, batch: int = 1) -> list[queue.Lease]:
     return queue.claim(db, owner=owner, lease_seconds=lease, max_batch=batch, public_url=PUBLIC_URL)
-
-
-def _complete(db: Database, lease: queue.Lease) -> None:
-    record = new_file_record(
-        kind="output", ext="mp3", content_type="audio/mpeg", size=1, retention_hours=1, account_id=lease.account_id
-    )
-    queue.complete(
-        db,
-        lease,
-        output={"audio_url": "/files/x.mp3"},
-        seconds=10,
-        units_per_second=5000,
-        file=record,
-        meta={},
-        public_url=PUBLIC_URL,
-    )
 
 
 def test_claim_takes_oldest_pending_first(database: Database) -> None:
@@ -92,8 +75,8 @@ def test_expired_lease_is_rerun_and_stale_worker_is_fenced_off(database: Databas
     with pytest.raises(StaleLease):
         queue.heartbeat(database, stale, lease_seconds=60)
     with pytest.raises(StaleLease):
-        _complete(database, stale)
-    _complete(database, fresh)
+        complete(database, stale)
+    complete(database, fresh)
     done = reload(database, task.id)
     assert done.status == "completed" and done.consumed_units == 50_000 and done.frozen_units == 0
 
@@ -181,7 +164,7 @@ def test_ending_a_task_locks_the_account_before_the_task(database: Database) -> 
 
     event.listen(database.engine, "before_cursor_execute", record)
     try:
-        _complete(database, lease)
+        complete(database, lease)
     finally:
         event.remove(database.engine, "before_cursor_execute", record)
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
@@ -196,19 +179,7 @@ def test_a_cancel_that_arrives_while_the_output_is_stored_wins(database: Databas
     (lease,) = _claim(database)
     with database.write() as session:
         cancel_task(session, account, task.id, public_url=PUBLIC_URL)
-    record = new_file_record(
-        kind="output", ext="mp3", content_type="audio/mpeg", size=1, retention_hours=1, account_id=account
-    )
-    completed = queue.complete(
-        database,
-        lease,
-        output={"audio_url": "/files/x.mp3"},
-        seconds=10,
-        units_per_second=5000,
-        file=record,
-        meta={},
-        public_url=PUBLIC_URL,
-    )
+    completed = complete(database, lease)
     ended = reload(database, task.id)
     assert not completed and ended.status == "failed" and "cancelled" in ended.error_message
     assert ended.consumed_units == 0 and ended.output is None
