@@ -27,8 +27,7 @@ from aceserve.cli.embedded import serve_in_thread
 from aceserve.cli.running import engine_factory
 from aceserve.settings import Settings
 from aceserve.store import accounts
-from aceserve.store.db import Database
-from aceserve.store.migrate import upgrade
+from aceserve.store.migrate import open_database
 
 BODY = {"model": "Qubico/ace-step", "task_type": "txt2audio", "input": {"style_prompt": "lofi", "duration": 10}}
 
@@ -40,8 +39,7 @@ def free_port() -> int:
 
 
 def make_key(settings: Settings) -> str:
-    db = Database(settings.database_url)
-    upgrade(db.engine)
+    db = open_database(settings.database_url)
     with db.write() as session:
         account = accounts.create_account(session, f"bench-{time.time_ns()}", credits_usd=None, max_concurrent=10**6)
         key = accounts.create_key(session, account).secret

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from aceserve.store.db import Database
-from aceserve.store.migrate import upgrade
+from aceserve.store.migrate import open_database, upgrade
 
 PG_URL = os.environ.get("ACESERVE_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
@@ -71,9 +71,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, pg_template: Po
     """URL of an empty, migrated database on each backend under test."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'aceserve.sqlite3'}"
-        database = Database(url)
-        upgrade(database.engine)
-        database.dispose()
+        open_database(url).dispose()
         yield url
         return
     assert pg_template is not None

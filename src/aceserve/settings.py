@@ -126,10 +126,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
 

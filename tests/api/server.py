@@ -16,7 +16,7 @@ from aceserve.domain.errors import NotFound
 from aceserve.settings import Settings
 from aceserve.store import accounts
 from aceserve.store.db import Database
-from aceserve.store.migrate import upgrade
+from aceserve.store.migrate import open_database
 
 
 def free_port() -> int:
@@ -53,8 +53,7 @@ class RunningServer:
 
 @contextmanager
 def running_server(settings: Settings, background: Sequence[BackgroundService] = ()) -> Iterator[RunningServer]:
-    db = Database(settings.database_url)
-    upgrade(db.engine)
+    db = open_database(settings.database_url)
     with db.write() as session:
         try:
             owner = accounts.get_account_by_name(session, "tester")

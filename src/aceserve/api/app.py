@@ -17,9 +17,8 @@ from aceserve.api.ratelimit import RateLimiter
 from aceserve.api.routes import account, files, health, tasks, uploads
 from aceserve.settings import Settings
 from aceserve.storage import open_storage
-from aceserve.store.db import Database
-from aceserve.store.migrate import upgrade
-from aceserve.store.wakeup import Wakeup, postgres_url
+from aceserve.store.migrate import open_database
+from aceserve.store.wakeup import Wakeup
 
 log = logging.getLogger("aceserve.api")
 
@@ -39,13 +38,9 @@ class BackgroundService(Protocol):
 
 
 def build_services(settings: Settings) -> Services:
-    db = Database(settings.database_url)
-    upgrade(db.engine)
+    db = open_database(settings.database_url)
     storage = open_storage(settings.storage_url, files_dir=settings.files_dir, s3_endpoint_url=settings.s3_endpoint_url)
-    wakeup = Wakeup()
-    pg = postgres_url(settings.database_url)
-    if pg:
-        wakeup.listen_postgres(pg)
+    wakeup = Wakeup.for_database(settings.database_url)
     return Services(settings, db, storage, wakeup, RateLimiter(settings.rate_limit_per_minute))
 
 

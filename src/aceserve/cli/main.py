@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,10 @@ import click
 
 from aceserve import __version__
 from aceserve.domain.errors import AceserveError
-from aceserve.settings import TINY_MODEL, Settings, load_settings
+from aceserve.settings import Settings, load_settings
 from aceserve.store import accounts
 from aceserve.store.db import Database
-from aceserve.store.migrate import upgrade
+from aceserve.store.migrate import open_database
 
 log = logging.getLogger("aceserve")
 
@@ -52,9 +51,7 @@ def build_settings(config_file: Path | None, **flags: Any) -> Settings:
 
 
 def open_db(settings: Settings) -> Database:
-    db = Database(settings.database_url)
-    upgrade(db.engine)
-    return db
+    return open_database(settings.database_url)
 
 
 def setup_logging(level: str) -> None:
@@ -273,6 +270,3 @@ def db_upgrade(config_file: Path | None, **flags: Any) -> None:
     settings = build_settings(config_file, **flags)
     open_db(settings)
     click.echo(f"Database at head: {settings.database_url.split('@')[-1]}")
-
-
-__all__ = ["TINY_MODEL", "cli", "threading"]

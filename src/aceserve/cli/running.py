@@ -6,7 +6,6 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import click
 
@@ -14,8 +13,7 @@ from aceserve.cli.background import ThreadService, WorkerService, janitor_servic
 from aceserve.engine.types import Engine
 from aceserve.settings import TINY_MODEL, Settings
 from aceserve.store import accounts
-from aceserve.store.db import Database
-from aceserve.store.migrate import upgrade
+from aceserve.store.migrate import open_database
 
 log = logging.getLogger("aceserve")
 
@@ -72,9 +70,8 @@ def engine_factory(settings: Settings, model: str, device: str) -> Callable[[], 
 
 
 def announce_key(settings: Settings) -> None:
-    db = Database(settings.database_url)
+    db = open_database(settings.database_url)
     try:
-        upgrade(db.engine)
         with db.write() as session:
             new_key = accounts.ensure_default_account(session, max_concurrent=settings.default_max_concurrent)
     finally:
@@ -114,17 +111,13 @@ def _run_http(settings: Settings, background: list[ThreadService]) -> None:
 
 def run_worker(settings: Settings) -> None:
     from aceserve.storage import open_storage
-    from aceserve.store.wakeup import Wakeup, postgres_url
+    from aceserve.store.wakeup import Wakeup
     from aceserve.worker.loop import Worker
 
     model = resolve_model(settings)
     device = devices_for(settings.device)[0] if settings.device in ("auto", "cuda") else settings.device
-    db = Database(settings.database_url)
-    upgrade(db.engine)
-    wakeup = Wakeup()
-    pg = postgres_url(settings.database_url)
-    if pg:
-        wakeup.listen_postgres(pg)
+    db = open_database(settings.database_url)
+    wakeup = Wakeup.for_database(settings.database_url)
     storage = open_storage(settings.storage_url, files_dir=settings.files_dir, s3_endpoint_url=settings.s3_endpoint_url)
     worker = Worker(settings, db, storage, wakeup, engine_factory(settings, model, device), device=device)
     stop = threading.Event()
@@ -141,6 +134,3 @@ def run_worker(settings: Settings) -> None:
     db.dispose()
     if worker.failed is not None:
         raise click.ClickException(f"The worker could not load the model: {worker.failed}")
-
-
-__all__ = ["Path", "run_api", "run_serve", "run_worker"]

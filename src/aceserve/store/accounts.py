@@ -241,10 +241,6 @@ def authenticate(session: Session, secret: str) -> Account | None:
     )
 
 
-def count_live_keys(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(ApiKey).where(ApiKey.revoked_at.is_(None))) or 0)
-
-
 def ensure_default_account(session: Session, *, max_concurrent: int) -> NewKey | None:
     """On first start with no keys at all: a default unlimited account and its key."""
     if session.scalar(select(func.count()).select_from(ApiKey)):

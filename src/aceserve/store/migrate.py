@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from aceserve.store.db import Database
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -27,6 +29,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7243153)")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def open_database(url: str) -> Database:
+    """A ``Database`` on ``url`` with the schema brought to head: what every process starts with."""
+    db = Database(url)
+    try:
+        upgrade(db.engine)
+    except BaseException:
+        db.dispose()
+        raise
+    return db
 
 
 def current_revision(engine: Engine) -> str | None:

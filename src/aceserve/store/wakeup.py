@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 CHANNEL = "aceserve_tasks"
 log = logging.getLogger("aceserve.wakeup")
@@ -36,6 +35,14 @@ class Wakeup:
         with self._condition:
             return self._condition.wait_for(lambda: self._generation != since, timeout=timeout)
 
+    @classmethod
+    def for_database(cls, database_url: str) -> Wakeup:
+        """In-process wake-ups, relaying PostgreSQL NOTIFY too when the database is PostgreSQL."""
+        wakeup = cls()
+        if database_url.startswith("postgresql"):
+            wakeup.listen_postgres(database_url)
+        return wakeup
+
     def listen_postgres(self, url: str) -> None:
         """Start a thread that relays NOTIFY on CHANNEL into this wake-up."""
         self._listener = threading.Thread(target=self._listen, args=(url,), name="pg-listen", daemon=True)
@@ -60,10 +67,3 @@ class Wakeup:
             except Exception as exc:  # reconnect after a dropped connection
                 log.warning("LISTEN connection lost (%s); reconnecting", exc)
                 self._stop.wait(1.0)
-
-
-def postgres_url(database_url: str) -> str | None:
-    return database_url if database_url.startswith("postgresql") else None
-
-
-__all__: list[Any] = ["CHANNEL", "Wakeup", "postgres_url"]

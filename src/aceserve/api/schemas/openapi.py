@@ -83,8 +83,3 @@ def request_body(model: type[BaseModel], *, examples: dict[str, dict[str, Any]])
             }
         },
     }
-
-
-def referenced_models(model: type[BaseModel]) -> set[str]:
-    """Names of the component schemas ``request_body(model)`` refers to."""
-    return set(model.model_json_schema(ref_template=REF_TEMPLATE).get("$defs", {}))
