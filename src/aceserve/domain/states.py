@@ -31,3 +31,11 @@ class TaskStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (TaskStatus.STAGED, TaskStatus.PENDING, TaskStatus.PROCESSING)
+
+
+class OutputFormat(StrEnum):
+    """Formats a task's audio is encoded to (the ``output_format`` input field)."""
+
+    MP3 = "mp3"
+    WAV = "wav"
+    FLAC = "flac"

@@ -62,7 +62,7 @@ import torch
 from aceserve.domain.errors import TaskCancelled, TaskInputError
 from aceserve.domain.states import TaskType
 from aceserve.engine.plan import Geometry, Job, plan_job
-from aceserve.engine.runner import PIPELINE_TASK, BatchRunner, steps_to_run
+from aceserve.engine.runner import PIPELINE_TASK, PipelineRunner, steps_to_run
 from aceserve.engine.types import (
     CHANNELS,
     SAMPLE_RATE,
@@ -120,7 +120,7 @@ class AceStepEngine:
         self._pipe = pipe
         self._variant = variant
         self._geometry = Geometry(SAMPLE_RATE, int(math.prod(vae_config.downsampling_ratios)))
-        self._runner = BatchRunner(pipe, self._geometry)
+        self._runner = PipelineRunner(pipe, self._geometry)
         self._lock = threading.Lock()
         self._invalid = itertools.count()
         self._info = EngineInfo(
@@ -142,7 +142,7 @@ class AceStepEngine:
         return self._pipe
 
     @property
-    def runner(self) -> BatchRunner:
+    def runner(self) -> PipelineRunner:
         return self._runner
 
     def plan(self, request: GenerationRequest) -> Job:

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ import torch
 
 from aceserve.domain.states import TaskType
 from aceserve.engine.engine import AceStepEngine
+from aceserve.engine.quiet import quiet_known_warnings
 from aceserve.engine.types import GenerationRequest
 from aceserve.engine.variants import detect_variant
 
@@ -63,15 +61,6 @@ def _offline_advice(model: str) -> str:
         f"directory as --model. To try the API without weights, run `aceserve model make-tiny DIR` and "
         f"pass --model DIR, or pass --model tiny."
     )
-
-
-@contextmanager
-def quiet_known_warnings() -> Iterator[None]:
-    """Hide torch's weight_norm deprecation, raised by diffusers' VAE on every build: it is theirs
-    to fix and tells an aceserve user nothing."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*weight_norm.*", category=FutureWarning)
-        yield
 
 
 def load_pipeline(model: str, dtype: torch.dtype) -> Any:

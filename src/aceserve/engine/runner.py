@@ -54,7 +54,7 @@ def steps_to_run(job: Job) -> int:
     return job.steps - job.edit_window[0] if job.task is TaskType.EDIT else job.steps
 
 
-class BatchRunner:
+class PipelineRunner:
     def __init__(self, pipe: Any, geometry: Geometry) -> None:
         self.pipe = pipe
         self.geometry = geometry

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aceserve.engine.architecture import TINY, build_pipeline
-from aceserve.engine.loader import quiet_known_warnings
+from aceserve.engine.quiet import quiet_known_warnings
 
 TOKENIZER_VOCAB = 512
 EOS_TOKEN = "<|endoftext|>"

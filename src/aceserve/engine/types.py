@@ -12,11 +12,10 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from aceserve.domain.limits import CHANNELS, MAX_OUTPUT_SECONDS, SAMPLE_RATE
 from aceserve.domain.states import TaskType
 
-SAMPLE_RATE = 48_000
-CHANNELS = 2
-MAX_OUTPUT_SECONDS = 600.0
+__all__ = ["CHANNELS", "MAX_OUTPUT_SECONDS", "SAMPLE_RATE"]  # re-exported: the engine's view of the limits
 
 Audio = npt.NDArray[np.float32]
 

@@ -23,7 +23,7 @@ _MP3_QUALITY: Final = 2  # LAME's "high quality" algorithm choice; 0-1 are much 
 _MP3_SAMPLE_RATES: Final = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000})
 
 
-def encode_audio(audio: Audio, *, sample_rate: int = SAMPLE_RATE, fmt: OutputFormat = "mp3") -> bytes:
+def encode_audio(audio: Audio, *, sample_rate: int = SAMPLE_RATE, fmt: OutputFormat = OutputFormat.MP3) -> bytes:
     """Encode float samples shaped ``(channels, samples)`` (1 or 2 channels) to a file's bytes.
 
     Samples are clipped to [-1, 1] first (NaN becomes silence), so a loud model output is
@@ -32,13 +32,13 @@ def encode_audio(audio: Audio, *, sample_rate: int = SAMPLE_RATE, fmt: OutputFor
     samples = _prepare(audio)
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    if fmt == "mp3":
+    if fmt not in tuple(OutputFormat):
+        raise ValueError(f"unsupported output format {fmt!r}; expected {', '.join(OutputFormat)}")
+    if fmt == OutputFormat.MP3:
         return _encode_mp3(samples, sample_rate)
-    if fmt in ("wav", "flac"):
-        buffer = io.BytesIO()
-        soundfile.write(buffer, samples.T, sample_rate, format=fmt.upper(), subtype="PCM_16")
-        return buffer.getvalue()
-    raise ValueError(f"unsupported output format {fmt!r}; expected mp3, wav or flac")
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples.T, sample_rate, format=fmt.upper(), subtype="PCM_16")
+    return buffer.getvalue()
 
 
 def _prepare(audio: Audio) -> npt.NDArray[np.float32]:

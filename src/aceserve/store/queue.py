@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aceserve.domain.errors import StaleLease
@@ -22,6 +22,7 @@ from aceserve.store.db import Database
 from aceserve.store.models import StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
 from aceserve.store.tasks import finish_failed, promote_staged
+from aceserve.store.wakeup import notify_pending
 
 INFRA_FAILURE_CODE = 500
 INPUT_FAILURE_CODE = 400
@@ -227,8 +228,7 @@ def _requeue(session: Session, task: Task, public_url: str) -> None:
     task.started_at = None  # pending again: it starts anew when claimed
     task.updated_at = utcnow()
     enqueue_task_event(session, task, public_url)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_notify("aceserve_tasks", task.id)))
+    notify_pending(session, task.id)
 
 
 def expired_query() -> Any:

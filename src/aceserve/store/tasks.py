@@ -15,6 +15,7 @@ from aceserve.store import accounts
 from aceserve.store.clock import new_uuid, utcnow
 from aceserve.store.models import Account, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
+from aceserve.store.wakeup import notify_pending
 
 CANCELLED_CODE = 499
 CANCELLED_MESSAGE = "Task was cancelled by the client."
@@ -91,8 +92,8 @@ def create_task(session: Session, account_id: str, draft: TaskDraft, *, public_u
         stored.task_id = task.id
         session.add(stored)
     enqueue_task_event(session, task, public_url)
-    if status is TaskStatus.PENDING and session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_notify("aceserve_tasks", task.id)))
+    if status is TaskStatus.PENDING:
+        notify_pending(session, task.id)
     return Created(task, created=True)
 
 
@@ -202,8 +203,8 @@ def promote_staged(session: Session, account_id: str, *, public_url: str) -> lis
         task.status = TaskStatus.PENDING.value
         task.updated_at = now
         enqueue_task_event(session, task, public_url)
-    if staged and session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_notify("aceserve_tasks", "")))
+    if staged:
+        notify_pending(session)
     return list(staged)
 
 

@@ -10,8 +10,20 @@ from __future__ import annotations
 import logging
 import threading
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 CHANNEL = "aceserve_tasks"
 log = logging.getLogger("aceserve.wakeup")
+
+
+def notify_pending(session: Session, task_id: str = "") -> None:
+    """Tell other processes' workers, at commit, that a task became pending (PostgreSQL NOTIFY).
+
+    SQLite has no other processes to tell; in-process wake-ups go through ``Wakeup.notify`` after
+    the commit."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_notify(CHANNEL, task_id)))
 
 
 class Wakeup:

@@ -8,12 +8,12 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from aceserve.domain.errors import StaleLease, TaskCancelled, TaskInputError
-from aceserve.domain.states import TaskType
+from aceserve.domain.states import OutputFormat, TaskType
 from aceserve.engine.types import Engine, GenerationRequest, GenerationResult
-from aceserve.media import OutputFormat, encode_audio
+from aceserve.media import encode_audio
 from aceserve.settings import Settings
 from aceserve.storage import FileStorage
 from aceserve.store import queue
@@ -176,7 +176,7 @@ class BatchRunner:
     def _complete(self, item: Prepared, result: GenerationResult) -> None:
         """Encode, store and record one result; any failure fails this task alone (retryable)."""
         lease = item.lease
-        fmt = cast(OutputFormat, lease.input.get("output_format", "mp3"))  # validated at create
+        fmt = OutputFormat(lease.input.get("output_format", OutputFormat.MP3))  # validated at create
         record = None
         try:
             data = encode_audio(result.audio, sample_rate=result.sample_rate, fmt=fmt)

@@ -21,7 +21,6 @@ from aceserve.api.schemas.openapi import DOCUMENT_AUTH, FILE_CONTENT, request_bo
 from aceserve.api.schemas.requests import (
     CREATE_EXAMPLES,
     CreateTaskRequest,
-    OutputFormat,
     ServiceMode,
     Txt2AudioInput,
 )
@@ -37,6 +36,7 @@ from aceserve.api.schemas.resources import (
     webhook_callbacks,
 )
 from aceserve.api.schemas.task import ErrorResponse, Task, TaskResponse
+from aceserve.domain.states import OutputFormat
 
 __all__ = [
     "CREATE_EXAMPLES",

@@ -21,7 +21,7 @@ from aceserve.domain.inputs import (
     TXT2AUDIO_SECONDS,
 )
 from aceserve.domain.inputs_fields import MAX_URL_CHARS
-from aceserve.domain.states import TaskType
+from aceserve.domain.states import OutputFormat, TaskType
 
 # --- Create request: input fields (spec §3.1) -------------------------------------------------------
 
@@ -83,14 +83,6 @@ InferSteps = Annotated[
 GuidanceScale = Annotated[
     float | None, Field(ge=0, le=MAX_GUIDANCE_SCALE, description="[ext] Classifier-free guidance scale.")
 ]
-
-
-class OutputFormat(StrEnum):
-    """[ext] Format of the output file; any letter case. Echoed only when given."""
-
-    MP3 = "mp3"
-    WAV = "wav"
-    FLAC = "flac"
 
 
 Fraction = Annotated[float | None, Field(ge=0, le=1)]
