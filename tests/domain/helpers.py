@@ -28,12 +28,13 @@ def parse(request: object, **kwargs: Any) -> CreateTaskCommand:
     return parse_create_request(request, **kwargs)
 
 
-def assert_invalid(request: object, field: str, *fragments: str, **kwargs: Any) -> InvalidInput:
-    """The request is refused with a 400 whose message starts with the field and holds each fragment."""
+def assert_invalid(request: object, field: str, *fragments: str, status: int = 400, **kwargs: Any) -> InvalidInput:
+    """The request is refused (400, or 413 for a size limit) with a message that starts with the field
+    and holds each fragment."""
     with pytest.raises(InvalidInput) as caught:
         parse_create_request(request, **kwargs)
     error = caught.value
-    assert error.status_code == 400
+    assert error.status_code == status
     assert error.field == field
     assert error.message.startswith(f"`{field}` "), error.message
     for fragment in fragments:

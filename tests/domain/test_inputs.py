@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from aceserve.domain.inputs import CreateTaskCommand
+from aceserve.domain.inputs_models import Txt2AudioInput
 from aceserve.domain.states import TaskType
 
 from .helpers import URL, assert_invalid, body, parse
@@ -86,8 +87,14 @@ def test_missing_input_is_refused() -> None:
 
 def test_defaults_echo_exactly_as_the_spec_example() -> None:
     command = parse(body(style_prompt="rock"))
-    assert command.input == {"duration": 30, "lyrics": "[inst]", "negative_style_prompt": "", "style_prompt": "rock"}
-    assert isinstance(command.input["duration"], int)
+    assert command.echo == {
+        "duration": 30,
+        "lyrics": "[inst]",
+        "negative_style_prompt": "",
+        "style_audio": "",
+        "style_prompt": "rock",
+    }
+    assert isinstance(command.echo["duration"], int)
     assert command.output_format == "mp3"
 
 
@@ -122,7 +129,7 @@ def test_defaults_echo_exactly_as_the_spec_example() -> None:
     ],
 )
 def test_defaults_are_filled_for_audio_task_types(task_type: str, expected: dict[str, Any]) -> None:
-    assert parse(body(task_type)).input == expected
+    assert parse(body(task_type)).echo == expected
 
 
 ALL_FIELDS = {
@@ -149,7 +156,7 @@ ALL_FIELDS = {
 @pytest.mark.parametrize(
     ("task_type", "kept"),
     [
-        ("txt2audio", {"style_prompt", "lyrics", "negative_style_prompt", "duration"}),
+        ("txt2audio", {"style_prompt", "lyrics", "negative_style_prompt", "duration", "style_audio"}),
         (
             "audio2audio",
             {"style_audio", "style_prompt", "lyrics", "negative_style_prompt", "duration", "audio_cover_strength"},
@@ -171,21 +178,24 @@ ALL_FIELDS = {
 def test_echo_keeps_only_fields_of_the_task_type_plus_extension_fields(task_type: str, kept: set[str]) -> None:
     extension = {"seed", "infer_steps", "guidance_scale", "output_format"}
     command = parse(body(task_type, **ALL_FIELDS, unknown_field={"x": 1}, prompt="ignored"))
-    assert set(command.input) == kept | extension
-    assert command.input == {name: ALL_FIELDS[name] for name in kept | extension}
+    assert set(command.echo) == kept | extension
+    expected = {name: ALL_FIELDS[name] for name in kept | extension}
+    if task_type == "txt2audio":
+        expected["style_audio"] = ""  # not used by txt2audio: echoed empty, the given URL named in the logs
+    assert command.echo == expected
 
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 def test_echo_keys_are_sorted(task_type: str) -> None:
     command = parse(body(task_type, seed=1, output_format="flac", infer_steps=4, guidance_scale=3))
-    assert list(command.input) == sorted(command.input)
+    assert list(command.echo) == sorted(command.echo)
 
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 def test_unknown_fields_are_ignored_not_rejected(task_type: str) -> None:
     plain = parse(body(task_type))
     extra = parse(body(task_type, foo="bar", callback_url=3, nested={"a": [1]}))
-    assert extra.input == plain.input
+    assert extra.echo == plain.echo
 
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
@@ -193,13 +203,13 @@ def test_null_counts_as_an_absent_optional_field(task_type: str) -> None:
     nulls = dict.fromkeys(
         ["lyrics", "negative_style_prompt", "duration", "seed", "output_format", "edit_lyrics", "right_extend_duration"]
     )
-    assert parse(body(task_type, **nulls)).input == parse(body(task_type)).input
+    assert parse(body(task_type, **nulls)).echo == parse(body(task_type)).echo
 
 
 def test_strings_are_echoed_as_given_not_stripped() -> None:
     command = parse(body(style_prompt="  rock  ", lyrics="\n[verse]\nla\n"))
-    assert command.input["style_prompt"] == "  rock  "
-    assert command.input["lyrics"] == "\n[verse]\nla\n"
+    assert command.echo["style_prompt"] == "  rock  "
+    assert command.echo["lyrics"] == "\n[verse]\nla\n"
 
 
 def test_command_is_frozen() -> None:
@@ -216,14 +226,16 @@ ALIASES = [
     ("extend", "negative_prompt", "negative_style_prompt", "noise"),
     ("extend", "left_extend_length", "left_extend_duration", 12),
     ("extend", "right_extend_length", "right_extend_duration", 12.5),
+    ("txt2audio", "infer_step", "infer_steps", 8),
+    ("edit", "infer_step", "infer_steps", 20),
 ]
 
 
 @pytest.mark.parametrize(("task_type", "alias", "canonical", "value"), ALIASES)
 def test_alias_is_echoed_under_its_canonical_name(task_type: str, alias: str, canonical: str, value: Any) -> None:
     command = parse(body(task_type, **{alias: value}))
-    assert command.input[canonical] == value
-    assert alias not in command.input
+    assert command.echo[canonical] == value
+    assert alias not in command.echo
 
 
 @pytest.mark.parametrize(("task_type", "alias", "canonical", "value"), ALIASES)
@@ -231,7 +243,7 @@ def test_alias_and_canonical_with_equal_values_are_accepted(
     task_type: str, alias: str, canonical: str, value: Any
 ) -> None:
     command = parse(body(task_type, **{alias: value, canonical: value}))
-    assert command.input[canonical] == value
+    assert command.echo[canonical] == value
 
 
 @pytest.mark.parametrize(("task_type", "alias", "canonical", "value"), ALIASES)
@@ -248,7 +260,7 @@ def test_alias_and_canonical_with_different_values_are_refused(
 
 def test_alias_checks_use_json_equality() -> None:
     command = parse(body("extend", left_extend_length=5, left_extend_duration=5.0))
-    assert command.input["left_extend_duration"] == 5.0
+    assert command.echo["left_extend_duration"] == 5.0
     assert_invalid(
         body("extend", right_extend_length=True, right_extend_duration=1), "input.right_extend_duration", "alias"
     )
@@ -256,8 +268,8 @@ def test_alias_checks_use_json_equality() -> None:
 
 def test_alias_of_a_field_the_task_type_lacks_is_dropped() -> None:
     command = parse(body("edit", negative_prompt="noise", negative_style_prompt="other"))
-    assert "negative_style_prompt" not in command.input
-    assert "negative_prompt" not in command.input
+    assert "negative_style_prompt" not in command.echo
+    assert "negative_prompt" not in command.echo
 
 
 # --- prompts and lyrics --------------------------------------------------------------------------
@@ -304,7 +316,7 @@ def test_prompt_must_be_a_string(task_type: str, name: str, value: object, shown
     ],
 )
 def test_text_length_limits(task_type: str, name: str, limit: int) -> None:
-    assert parse(body(task_type, **{name: "a" * limit})).input[name] == "a" * limit
+    assert parse(body(task_type, **{name: "a" * limit})).echo[name] == "a" * limit
     assert_invalid(
         body(task_type, **{name: "a" * (limit + 1)}),
         f"input.{name}",
@@ -320,7 +332,7 @@ def test_optional_text_must_be_a_string(name: str, value: object) -> None:
 
 @pytest.mark.parametrize("lyrics", ["", "[instrumental]", "[verse]\nhello\n[chorus]\nworld"])
 def test_lyrics_are_free_text_including_empty(lyrics: str) -> None:
-    assert parse(body(lyrics=lyrics)).input["lyrics"] == lyrics
+    assert parse(body(lyrics=lyrics)).echo["lyrics"] == lyrics
 
 
 # --- the command's repr --------------------------------------------------------------------------
@@ -338,10 +350,7 @@ def test_repr_hides_webhook_secret_and_audio_bytes() -> None:
 
 def test_command_can_be_built_directly() -> None:
     command = CreateTaskCommand(
-        model="Qubico/ace-step",
-        task_type=TaskType.TXT2AUDIO,
-        input={"duration": 30},
-        config={"service_mode": "", "webhook_config": {"endpoint": "", "secret": ""}},
+        model="Qubico/ace-step", task_type=TaskType.TXT2AUDIO, input=Txt2AudioInput(style_prompt="rock")
     )
-    assert command.inline_audio == {}
-    assert command.webhook_endpoint == ""
+    assert command.inline_audio == {} and command.notes == ()
+    assert command.webhook_endpoint == "" and command.echo["duration"] == 30

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from aceserve.domain.inputs import InlineAudio, inline_audio_placeholder, input_with_stored_audio
+from aceserve.domain.inputs import InlineAudio, inline_audio_placeholder
 
 from .helpers import assert_invalid, body, parse
 
@@ -42,7 +42,7 @@ def test_missing_audio_field_is_refused(task_type: str, name: str) -> None:
 )
 def test_url_audio_is_kept_in_the_echo_as_given(task_type: str, name: str, url: str) -> None:
     command = parse(body(task_type, **{name: url}))
-    assert command.input[name] == url
+    assert command.echo[name] == url
     assert command.inline_audio == {}
 
 
@@ -64,7 +64,7 @@ def test_bad_url_audio_is_refused(url: str, fragment: str) -> None:
 
 def test_url_audio_of_exactly_2048_characters_is_accepted() -> None:
     url = "https://example.com/" + "a" * (2048 - len("https://example.com/"))
-    assert parse(body("edit", audio=url)).input["audio"] == url
+    assert parse(body("edit", audio=url)).echo["audio"] == url
 
 
 @pytest.mark.parametrize(("task_type", "name"), AUDIO_FIELDS)
@@ -83,7 +83,7 @@ def test_url_audio_of_exactly_2048_characters_is_accepted() -> None:
 def test_raw_base64_audio_is_decoded_and_replaced_by_a_placeholder(task_type: str, name: str, encoded: str) -> None:
     command = parse(body(task_type, **{name: encoded}))
     assert command.inline_audio == {name: InlineAudio(data=PAYLOAD, mime_type=None)}
-    assert command.input[name] == inline_audio_placeholder(name)
+    assert command.echo[name] == inline_audio_placeholder(name)
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_raw_base64_audio_is_decoded_and_replaced_by_a_placeholder(task_type: st
 def test_data_uri_audio_is_decoded_with_its_declared_type(uri: str, mime: str) -> None:
     command = parse(body("extend", audio=uri))
     assert command.inline_audio == {"audio": InlineAudio(data=PAYLOAD, mime_type=mime)}
-    assert command.input["audio"] == inline_audio_placeholder("audio")
+    assert command.echo["audio"] == inline_audio_placeholder("audio")
 
 
 @pytest.mark.parametrize(
@@ -176,34 +176,13 @@ def test_decoded_audio_over_the_limit_is_refused_naming_the_limit(encoded: str, 
         "input.audio",
         "must be at most 100 bytes once decoded; got 10",
         max_inline_audio_bytes=100,
+        status=413,
     )
 
 
 def test_default_limit_is_50_mib() -> None:
     just_over = "A" * ((50 * 1024 * 1024 // 3 + 1) * 4)
-    assert_invalid(body("edit", audio=just_over), "input.audio", "must be at most 52428800 bytes (50 MiB)")
-
-
-def test_input_with_stored_audio_swaps_placeholders_for_urls() -> None:
-    command = parse(body("audio2audio", style_audio=STANDARD, seed=3))
-    echo = input_with_stored_audio(command, {"style_audio": "https://files.example/abc.mp3"})
-    assert echo["style_audio"] == "https://files.example/abc.mp3"
-    assert list(echo) == sorted(echo)
-    assert {k: v for k, v in echo.items() if k != "style_audio"} == {
-        k: v for k, v in command.input.items() if k != "style_audio"
-    }
-    assert command.input["style_audio"] == inline_audio_placeholder("style_audio")
-
-
-def test_input_with_stored_audio_leaves_url_inputs_alone() -> None:
-    command = parse(body("edit"))
-    assert input_with_stored_audio(command, {}) == command.input
-
-
-def test_input_with_stored_audio_without_a_url_for_inline_audio_is_a_bug() -> None:
-    command = parse(body("edit", audio=STANDARD))
-    with pytest.raises(ValueError, match="audio"):
-        input_with_stored_audio(command, {})
+    assert_invalid(body("edit", audio=just_over), "input.audio", "must be at most 52428800 bytes (50 MiB)", status=413)
 
 
 def test_placeholder_cannot_be_sent_as_input() -> None:

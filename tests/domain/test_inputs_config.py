@@ -18,7 +18,7 @@ def with_config(config: object) -> dict[str, Any]:
 
 
 def test_absent_config_echoes_the_defaults() -> None:
-    assert parse(body()).config == DEFAULT_CONFIG
+    assert parse(body()).config_echo == DEFAULT_CONFIG
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_absent_config_echoes_the_defaults() -> None:
     ],
 )
 def test_empty_or_null_config_parts_echo_the_defaults(config: object) -> None:
-    assert parse(with_config(config)).config == DEFAULT_CONFIG
+    assert parse(with_config(config)).config_echo == DEFAULT_CONFIG
 
 
 def test_full_config_is_echoed_and_unknown_keys_dropped() -> None:
@@ -43,7 +43,7 @@ def test_full_config_is_echoed_and_unknown_keys_dropped() -> None:
         "other": True,
     }
     command = parse(with_config(config))
-    assert command.config == {
+    assert command.config_echo == {
         "service_mode": "private",
         "webhook_config": {"endpoint": "https://hooks.example.com/ace?x=1", "secret": "s3cret!"},
     }
@@ -56,7 +56,7 @@ def test_full_config_is_echoed_and_unknown_keys_dropped() -> None:
 
 @pytest.mark.parametrize("mode", ["", "public", "private"])
 def test_service_mode_values_are_echoed(mode: str) -> None:
-    assert parse(with_config({"service_mode": mode})).config["service_mode"] == mode
+    assert parse(with_config({"service_mode": mode})).config_echo["service_mode"] == mode
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""What the create path learns for batching and billing: batch_hint and generated_seconds_estimate."""
+"""What the create path learns for batching: batch_hint."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from aceserve.domain.inputs import batch_hint, generated_seconds_estimate
+from aceserve.domain.inputs import batch_hint
 
 from .helpers import body, parse
 
@@ -36,23 +36,3 @@ def test_txt2audio_batch_hint_ignores_prompts_seed_and_output_format() -> None:
 @pytest.mark.parametrize("task_type", ["audio2audio", "edit", "extend"])
 def test_audio_tasks_have_no_batch_hint(task_type: str) -> None:
     assert batch_hint(parse(body(task_type, infer_steps=8))) is None
-
-
-@pytest.mark.parametrize(
-    ("task_type", "fields", "seconds"),
-    [
-        ("txt2audio", {}, 30.0),
-        ("txt2audio", {"duration": 75}, 75.0),
-        ("txt2audio", {"duration": 12.5}, 12.5),
-        ("audio2audio", {"duration": 40}, 40.0),
-        ("audio2audio", {}, None),
-        ("edit", {}, None),
-        ("extend", {"left_extend_duration": 10, "right_extend_duration": 20}, None),
-    ],
-)
-def test_generated_seconds_estimate_is_known_only_when_it_bounds_the_output(
-    task_type: str, fields: dict[str, Any], seconds: float | None
-) -> None:
-    estimate = generated_seconds_estimate(parse(body(task_type, **fields)))
-    assert estimate == seconds
-    assert estimate is None or isinstance(estimate, float)

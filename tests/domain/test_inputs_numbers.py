@@ -15,9 +15,9 @@ TASK_TYPES = ["txt2audio", "audio2audio", "edit", "extend"]
 # --- numbers -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("duration", [10, 600, 10.0, 599.5, 30.25])
+@pytest.mark.parametrize("duration", [1, 5, 10, 600, 1.0, 10.0, 599.5, 30.25])
 def test_txt2audio_duration_in_range_is_echoed_as_given(duration: float) -> None:
-    echoed = parse(body(duration=duration)).input["duration"]
+    echoed = parse(body(duration=duration)).echo["duration"]
     assert echoed == duration
     assert type(echoed) is type(duration)
 
@@ -25,10 +25,10 @@ def test_txt2audio_duration_in_range_is_echoed_as_given(duration: float) -> None
 @pytest.mark.parametrize(
     ("duration", "fragment"),
     [
-        (9, "must be between 10 and 600 seconds; got 9"),
-        (9.99, "got 9.99"),
+        (0, "must be between 1 and 600 seconds; got 0"),
+        (0.99, "got 0.99"),
         (601, "got 601"),
-        (700, "must be between 10 and 600 seconds; got 700"),
+        (700, "must be between 1 and 600 seconds; got 700"),
         (-30, "got -30"),
         ("30", 'must be a number; got "30"'),
         ("abc", 'must be a number; got "abc"'),
@@ -38,19 +38,19 @@ def test_txt2audio_duration_in_range_is_echoed_as_given(duration: float) -> None
         (math.inf, "must be a finite number; got Infinity"),
     ],
 )
-def test_txt2audio_duration_must_be_a_number_from_10_to_600(duration: object, fragment: str) -> None:
+def test_txt2audio_duration_must_be_a_number_from_1_to_600(duration: object, fragment: str) -> None:
     assert_invalid(body(duration=duration), "input.duration", fragment)
 
 
 def test_audio2audio_duration_is_optional_and_not_defaulted() -> None:
-    assert "duration" not in parse(body("audio2audio")).input
-    assert parse(body("audio2audio", duration=5)).input["duration"] == 5
+    assert "duration" not in parse(body("audio2audio")).echo
+    assert parse(body("audio2audio", duration=5)).echo["duration"] == 5
 
 
 @pytest.mark.parametrize(("duration", "ok"), [(1, True), (600, True), (0.5, False), (601, False), ("5", False)])
 def test_audio2audio_duration_when_given_is_1_to_600(duration: object, ok: bool) -> None:
     if ok:
-        assert parse(body("audio2audio", duration=duration)).input["duration"] == duration
+        assert parse(body("audio2audio", duration=duration)).echo["duration"] == duration
     else:
         assert_invalid(body("audio2audio", duration=duration), "input.duration", "must be")
 
@@ -59,14 +59,28 @@ def test_audio2audio_duration_when_given_is_1_to_600(duration: object, ok: bool)
     ("task_type", "name"),
     [("audio2audio", "audio_cover_strength"), ("edit", "edit_n_min"), ("edit", "edit_n_max")],
 )
-@pytest.mark.parametrize(
-    ("value", "ok"), [(0, True), (1, True), (0.5, True), (-0.01, False), (1.01, False), ("1", False)]
-)
-def test_unit_interval_fields_are_0_to_1(task_type: str, name: str, value: object, ok: bool) -> None:
-    if ok:
-        assert parse(body(task_type, **{name: value})).input[name] == value
-    else:
-        assert_invalid(body(task_type, **{name: value}), f"input.{name}", "must be")
+@pytest.mark.parametrize("value", [-0.01, 1.01, "1"])
+def test_unit_interval_fields_refuse_what_is_not_0_to_1(task_type: str, name: str, value: object) -> None:
+    assert_invalid(body(task_type, **{name: value}), f"input.{name}", "must be")
+
+
+@pytest.mark.parametrize("value", [0, 1, 0.5])
+def test_cover_strength_takes_0_to_1(value: float) -> None:
+    assert parse(body("audio2audio", audio_cover_strength=value)).echo["audio_cover_strength"] == value
+
+
+@pytest.mark.parametrize(("n_min", "n_max"), [(0, 1), (0, 0.5), (0.5, 1), (0.2, 0.4)])
+def test_edit_window_takes_fractions_from_0_to_1(n_min: float, n_max: float) -> None:
+    echo = parse(body("edit", edit_n_min=n_min, edit_n_max=n_max)).echo
+    assert (echo["edit_n_min"], echo["edit_n_max"]) == (n_min, n_max)
+
+
+def test_edit_window_is_checked_with_the_default_of_the_end_not_given() -> None:
+    assert_invalid(
+        body("edit", edit_n_max=0.5),
+        "input.edit_n_min",
+        "must be less than `input.edit_n_max`; got 0.6 and 0.5 (`input.edit_n_min` was not given: its default)",
+    )
 
 
 @pytest.mark.parametrize(("n_min", "n_max"), [(0.5, 0.5), (0.9, 0.1), (1, 0)])
@@ -78,14 +92,14 @@ def test_edit_n_min_must_be_below_edit_n_max(n_min: float, n_max: float) -> None
 
 def test_edit_n_bounds_are_optional_and_echoed_only_when_given() -> None:
     command = parse(body("edit", edit_n_min=0.2))
-    assert command.input["edit_n_min"] == 0.2
-    assert "edit_n_max" not in command.input
+    assert command.echo["edit_n_min"] == 0.2
+    assert "edit_n_max" not in command.echo
 
 
 @pytest.mark.parametrize(("left", "right"), [(0, 30), (10, 0), (0.5, 0), (300, 300), (0, 600)])
 def test_extend_durations_in_range_are_accepted(left: float, right: float) -> None:
     command = parse(body("extend", left_extend_duration=left, right_extend_duration=right))
-    assert (command.input["left_extend_duration"], command.input["right_extend_duration"]) == (left, right)
+    assert (command.echo["left_extend_duration"], command.echo["right_extend_duration"]) == (left, right)
 
 
 @pytest.mark.parametrize(
@@ -134,13 +148,13 @@ def test_extend_durations_are_checked(fields: dict[str, Any], field: str, fragme
 )
 def test_extension_fields_are_echoed_when_given(task_type: str, name: str, value: object, echoed: object) -> None:
     command = parse(body(task_type, **{name: value}))
-    assert command.input[name] == echoed
+    assert command.echo[name] == echoed
 
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 def test_extension_fields_are_not_echoed_when_absent(task_type: str) -> None:
     command = parse(body(task_type))
-    assert not {"seed", "infer_steps", "guidance_scale", "output_format"} & set(command.input)
+    assert not {"seed", "infer_steps", "guidance_scale", "output_format"} & set(command.echo)
     assert command.output_format == "mp3"
     assert command.seed is None
 

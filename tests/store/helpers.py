@@ -8,8 +8,6 @@ from aceserve.store.files import new_file_record
 from aceserve.store.models import Task
 from aceserve.store.tasks import TaskDraft, create_task
 
-PUBLIC_URL = "http://127.0.0.1:8000"
-
 
 def make_account(
     db: Database, name: str = "acme", *, credits_usd: float | None = None, max_concurrent: int = 100
@@ -32,12 +30,12 @@ def make_task(
         task_type="txt2audio",
         input={"duration": duration, "lyrics": "[inst]", "negative_style_prompt": "", "style_prompt": "rock"},
         config={"service_mode": "", "webhook_config": {"endpoint": webhook, "secret": ""}},
-        frozen_units=duration * 5000,
+        frozen_units=duration * 500,
         batch_hint=hint,
         idempotency_key=key,
     )
     with db.write() as session:
-        return create_task(session, account_id, draft, public_url=PUBLIC_URL, max_queued=max_queued).task
+        return create_task(session, account_id, draft, max_queued=max_queued).task
 
 
 def reload(db: Database, task_id: str) -> Task:
@@ -57,8 +55,7 @@ def complete(db: Database, lease: queue.Lease, *, seconds: float = 10) -> bool:
         lease,
         output={"audio_url": f"/files/{record.id}.mp3"},
         seconds=seconds,
-        units_per_second=5000,
+        price_usd_per_second=0.0005,
         file=record,
         meta={},
-        public_url=PUBLIC_URL,
     )

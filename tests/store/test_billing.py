@@ -14,7 +14,7 @@ from aceserve.store import accounts, queue
 from aceserve.store.db import Database
 from aceserve.store.models import Account
 from aceserve.store.tasks import cancel_task
-from tests.store.helpers import PUBLIC_URL, complete, make_account, make_task, reload
+from tests.store.helpers import complete, make_account, make_task, reload
 
 
 def balances(db: Database, account_id: str) -> tuple[int | None, int, tuple[int, int]]:
@@ -30,27 +30,27 @@ def assert_ledger_matches(db: Database, account_id: str) -> None:
 
 
 def test_create_freezes_and_completion_consumes_actual_seconds(database: Database) -> None:
-    account = make_account(database, credits_usd=1.0)  # 10_000_000 units
-    task = make_task(database, account, duration=20)  # freezes 100_000
-    assert balances(database, account)[:2] == (9_900_000, 100_000)
-    (lease,) = queue.claim(database, owner="w", lease_seconds=60, public_url=PUBLIC_URL)
+    account = make_account(database, credits_usd=1.0)  # 1_000_000 units
+    task = make_task(database, account, duration=20)  # freezes 10_000
+    assert balances(database, account)[:2] == (990_000, 10_000)
+    (lease,) = queue.claim(database, owner="w", lease_seconds=60)
     complete(database, lease, seconds=12.5)
     done = reload(database, task.id)
-    assert (done.frozen_units, done.consumed_units) == (0, 62_500)
-    assert balances(database, account)[:2] == (10_000_000 - 62_500, 0)
+    assert (done.frozen_units, done.consumed_units) == (0, 6_250)
+    assert balances(database, account)[:2] == (1_000_000 - 6_250, 0)
     assert_ledger_matches(database, account)
 
 
 def test_insufficient_credit_is_refused_and_leaves_nothing(database: Database) -> None:
-    account = make_account(database, credits_usd=0.004)  # 40_000 units: covers 8 s
+    account = make_account(database, credits_usd=0.004)  # 4_000 units: covers 8 s
     with pytest.raises(InsufficientCredit, match="Insufficient credit"):
         make_task(database, account, duration=10)
-    assert balances(database, account)[:2] == (40_000, 0)
+    assert balances(database, account)[:2] == (4_000, 0)
     assert_ledger_matches(database, account)
 
 
 def test_parallel_creates_never_overdraw(database: Database) -> None:
-    account = make_account(database, credits_usd=10 * 10 * 5000 / 1e7)  # exactly ten 10-second tasks
+    account = make_account(database, credits_usd=10 * 10 * 500 / 1e6)  # exactly ten 10-second tasks
     accepted: list[str] = []
     refused: list[Exception] = []
     lock = threading.Lock()
@@ -77,7 +77,7 @@ def test_parallel_creates_never_overdraw(database: Database) -> None:
     for thread in threads:
         thread.join()
     assert len(accepted) == 10 and len(refused) == 40
-    assert balances(database, account)[:2] == (0, 500_000)
+    assert balances(database, account)[:2] == (0, 50_000)
     assert_ledger_matches(database, account)
 
 
@@ -85,11 +85,11 @@ def test_staged_tasks_start_in_creation_order_as_slots_free(database: Database) 
     account = make_account(database, max_concurrent=2)
     tasks = [make_task(database, account) for _ in range(5)]
     assert [reload(database, t.id).status for t in tasks] == ["pending", "pending", "staged", "staged", "staged"]
-    (lease,) = queue.claim(database, owner="w", lease_seconds=60, public_url=PUBLIC_URL)
-    queue.fail(database, lease, message="bad", retryable=False, max_attempts=1, public_url=PUBLIC_URL)
+    (lease,) = queue.claim(database, owner="w", lease_seconds=60)
+    queue.fail(database, lease, message="bad", retryable=False, max_attempts=1)
     assert [reload(database, t.id).status for t in tasks[1:]] == ["pending", "pending", "staged", "staged"]
     with database.write() as session:
-        cancel_task(session, account, tasks[1].id, public_url=PUBLIC_URL)
+        cancel_task(session, account, tasks[1].id)
     assert [reload(database, t.id).status for t in tasks[2:]] == ["pending", "pending", "staged"]
 
 
@@ -110,9 +110,7 @@ def test_ledger_invariant_holds_over_random_lifecycles(database: Database) -> No
             if action == "create":
                 make_task(database, account, duration=rng.choice([10, 30, 60]))
             elif action in ("claim_complete", "claim_fail", "expire"):
-                leases = queue.claim(
-                    database, owner="w", lease_seconds=0.01 if action == "expire" else 60, public_url=PUBLIC_URL
-                )
+                leases = queue.claim(database, owner="w", lease_seconds=0.01 if action == "expire" else 60)
                 for lease in leases:
                     if action == "claim_complete":
                         complete(database, lease, seconds=rng.uniform(1, 10))
@@ -123,11 +121,10 @@ def test_ledger_invariant_holds_over_random_lifecycles(database: Database) -> No
                             message="x",
                             retryable=rng.random() < 0.5,
                             max_attempts=2,
-                            public_url=PUBLIC_URL,
                         )
                 if action == "expire":
                     time.sleep(0.02)
-                    queue.reap_expired(database, max_attempts=2, public_url=PUBLIC_URL)
+                    queue.reap_expired(database, max_attempts=2)
             else:
                 with database.read() as session:
                     from sqlalchemy import select
@@ -139,7 +136,7 @@ def test_ledger_invariant_holds_over_random_lifecycles(database: Database) -> No
                     ).all()
                 if ids:
                     with database.write() as session:
-                        cancel_task(session, account, rng.choice(ids), public_url=PUBLIC_URL)
+                        cancel_task(session, account, rng.choice(ids))
         except InsufficientCredit:
             pass
         assert_ledger_matches(database, account)

@@ -10,11 +10,11 @@ from aceserve.domain.errors import StaleLease
 from aceserve.store import queue
 from aceserve.store.db import Database
 from aceserve.store.tasks import cancel_task
-from tests.store.helpers import PUBLIC_URL, complete, make_account, make_task, reload
+from tests.store.helpers import complete, make_account, make_task, reload
 
 
 def _claim(db: Database, owner: str = "w1", lease: float = 60, batch: int = 1) -> list[queue.Lease]:
-    return queue.claim(db, owner=owner, lease_seconds=lease, max_batch=batch, public_url=PUBLIC_URL)
+    return queue.claim(db, owner=owner, lease_seconds=lease, max_batch=batch)
 
 
 def test_claim_takes_oldest_pending_first(database: Database) -> None:
@@ -68,7 +68,7 @@ def test_expired_lease_is_rerun_and_stale_worker_is_fenced_off(database: Databas
     task = make_task(database, account)
     (stale,) = _claim(database, owner="dead", lease=0.05)
     time.sleep(0.1)
-    assert queue.reap_expired(database, max_attempts=3, public_url=PUBLIC_URL) == 1
+    assert queue.reap_expired(database, max_attempts=3) == 1
     assert reload(database, task.id).status == "pending"
     (fresh,) = _claim(database, owner="alive")
     assert fresh.token > stale.token and fresh.attempts == 2
@@ -78,7 +78,7 @@ def test_expired_lease_is_rerun_and_stale_worker_is_fenced_off(database: Databas
         complete(database, stale)
     complete(database, fresh)
     done = reload(database, task.id)
-    assert done.status == "completed" and done.consumed_units == 50_000 and done.frozen_units == 0
+    assert done.status == "completed" and done.consumed_units == 5_000 and done.frozen_units == 0
 
 
 def test_reaper_gives_up_after_max_attempts(database: Database) -> None:
@@ -87,7 +87,7 @@ def test_reaper_gives_up_after_max_attempts(database: Database) -> None:
     for _ in range(2):
         _claim(database, lease=0.01)
         time.sleep(0.05)
-        queue.reap_expired(database, max_attempts=2, public_url=PUBLIC_URL)
+        queue.reap_expired(database, max_attempts=2)
     failed = reload(database, task.id)
     assert failed.status == "failed" and failed.error_code == 500
     assert "stopped responding" in failed.error_message
@@ -98,10 +98,8 @@ def test_input_errors_fail_at_once_but_infrastructure_errors_retry(database: Dat
     bad = make_task(database, account)
     flaky = make_task(database, account)
     lease_bad, lease_flaky = _claim(database, batch=1) + _claim(database, batch=1)
-    assert not queue.fail(
-        database, lease_bad, message="not audio", retryable=False, max_attempts=3, public_url=PUBLIC_URL
-    )
-    assert queue.fail(database, lease_flaky, message="cuda oom", retryable=True, max_attempts=3, public_url=PUBLIC_URL)
+    assert not queue.fail(database, lease_bad, message="not audio", retryable=False, max_attempts=3)
+    assert queue.fail(database, lease_flaky, message="cuda oom", retryable=True, max_attempts=3)
     assert reload(database, bad.id).status == "failed"
     assert reload(database, bad.id).error_message == "not audio"
     assert reload(database, flaky.id).status == "pending"
@@ -111,7 +109,7 @@ def test_cancel_pending_task_ends_it_and_releases_credit(database: Database) -> 
     account = make_account(database, credits_usd=1.0)
     task = make_task(database, account)
     with database.write() as session:
-        cancel_task(session, account, task.id, public_url=PUBLIC_URL)
+        cancel_task(session, account, task.id)
     cancelled = reload(database, task.id)
     assert cancelled.status == "failed" and "cancelled" in cancelled.error_message
     assert cancelled.frozen_units == 0 and cancelled.consumed_units == 0
@@ -124,10 +122,10 @@ def test_cancel_running_task_is_seen_by_its_worker_heartbeat(database: Database)
     (lease,) = _claim(database)
     assert not queue.heartbeat(database, lease, lease_seconds=60).cancel_requested
     with database.write() as session:
-        cancel_task(session, account, task.id, public_url=PUBLIC_URL)
+        cancel_task(session, account, task.id)
     assert reload(database, task.id).status == "processing"
     assert queue.heartbeat(database, lease, lease_seconds=60).cancel_requested
-    queue.finish_cancelled(database, lease, public_url=PUBLIC_URL)
+    queue.finish_cancelled(database, lease)
     assert reload(database, task.id).status == "failed"
 
 
@@ -144,7 +142,7 @@ def test_released_task_is_pending_again_without_using_an_attempt(database: Datab
     account = make_account(database)
     task = make_task(database, account)
     (lease,) = _claim(database)
-    queue.release(database, lease, public_url=PUBLIC_URL)
+    queue.release(database, lease)
     again = reload(database, task.id)
     assert again.status == "pending" and again.attempts == 0
 
@@ -178,7 +176,7 @@ def test_a_cancel_that_arrives_while_the_output_is_stored_wins(database: Databas
     task = make_task(database, account)
     (lease,) = _claim(database)
     with database.write() as session:
-        cancel_task(session, account, task.id, public_url=PUBLIC_URL)
+        cancel_task(session, account, task.id)
     completed = complete(database, lease)
     ended = reload(database, task.id)
     assert not completed and ended.status == "failed" and "cancelled" in ended.error_message
@@ -191,11 +189,11 @@ def test_a_cancelled_task_is_not_requeued(database: Database, ending: str) -> No
     task = make_task(database, account)
     (lease,) = _claim(database)
     with database.write() as session:
-        cancel_task(session, account, task.id, public_url=PUBLIC_URL)
+        cancel_task(session, account, task.id)
     if ending == "fail":
-        queue.fail(database, lease, message="oom", retryable=True, max_attempts=3, public_url=PUBLIC_URL)
+        queue.fail(database, lease, message="oom", retryable=True, max_attempts=3)
     else:
-        queue.release(database, lease, public_url=PUBLIC_URL)
+        queue.release(database, lease)
     assert reload(database, task.id).status == "failed"
     assert _claim(database) == []
 
@@ -204,6 +202,6 @@ def test_a_requeued_task_shows_no_start_time(database: Database) -> None:
     account = make_account(database)
     task = make_task(database, account)
     (lease,) = _claim(database)
-    queue.fail(database, lease, message="oom", retryable=True, max_attempts=3, public_url=PUBLIC_URL)
+    queue.fail(database, lease, message="oom", retryable=True, max_attempts=3)
     again = reload(database, task.id)
     assert again.status == "pending" and again.started_at is None

@@ -15,9 +15,11 @@ from aceserve.api.deps import Services
 from aceserve.api.errors import install_error_handlers
 from aceserve.api.ratelimit import RateLimiter
 from aceserve.api.routes import account, files, health, tasks, uploads
+from aceserve.api.schemas import install_openapi
 from aceserve.settings import Settings
 from aceserve.storage import open_storage
 from aceserve.store.migrate import open_database
+from aceserve.store.submit import TaskSubmitter
 from aceserve.store.wakeup import Wakeup
 
 log = logging.getLogger("aceserve.api")
@@ -41,7 +43,8 @@ def build_services(settings: Settings) -> Services:
     db = open_database(settings.database_url)
     storage = open_storage(settings.storage_url, files_dir=settings.files_dir, s3_endpoint_url=settings.s3_endpoint_url)
     wakeup = Wakeup.for_database(settings.database_url)
-    return Services(settings, db, storage, wakeup, RateLimiter(settings.rate_limit_per_minute))
+    submitter = TaskSubmitter(settings, db, storage, wakeup)
+    return Services(settings, db, storage, wakeup, RateLimiter(settings.rate_limit_per_minute), submitter)
 
 
 def create_app(settings: Settings, *, background: Sequence[BackgroundService] = ()) -> FastAPI:
@@ -68,6 +71,7 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (tasks, uploads, account, files, health):
         app.include_router(module.router)

@@ -14,6 +14,7 @@ from aceserve.storage import FileStorage
 from aceserve.store import accounts
 from aceserve.store.db import Database
 from aceserve.store.models import Account
+from aceserve.store.submit import TaskSubmitter
 from aceserve.store.wakeup import Wakeup
 
 
@@ -26,6 +27,7 @@ class Services:
     storage: FileStorage
     wakeup: Wakeup
     rate_limiter: RateLimiter
+    submitter: TaskSubmitter
 
 
 def get_services(request: Request) -> Services:

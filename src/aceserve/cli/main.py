@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from aceserve import __version__
+from aceserve.domain.billing import units_to_usd
 from aceserve.domain.errors import AceserveError
 from aceserve.settings import Settings, load_settings
 from aceserve.store import accounts
@@ -232,10 +233,10 @@ def accounts_show(config_file: Path | None, name: str, **flags: Any) -> None:
 
 
 def _describe(account: Any) -> str:
-    balance = "unlimited" if account.balance_units is None else f"${accounts.units_to_usd(account.balance_units):.4f}"
+    balance = "unlimited" if account.balance_units is None else f"${units_to_usd(account.balance_units):.4f}"
     return (
         f"account {account.name} ({account.id}): available {balance}, "
-        f"frozen ${accounts.units_to_usd(account.frozen_units):.4f}, max concurrent {account.max_concurrent}, "
+        f"frozen ${units_to_usd(account.frozen_units):.4f}, max concurrent {account.max_concurrent}, "
         f"webhook signing secret {account.webhook_secret}"
     )
 

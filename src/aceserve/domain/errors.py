@@ -26,6 +26,12 @@ class InvalidInput(AceserveError):
         self.rule = rule
 
 
+class FieldTooLarge(InvalidInput):
+    """A field's content (decoded inline audio, an uploaded file) is over its size limit."""
+
+    status_code = 413
+
+
 class Unauthorized(AceserveError):
     status_code = 401
 

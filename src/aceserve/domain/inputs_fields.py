@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Mapping
+import re
+from collections.abc import Collection, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from aceserve.domain.errors import InvalidInput
@@ -35,6 +36,12 @@ def show(value: object) -> str:
     except (TypeError, ValueError):
         text = type(value).__name__
     return text if len(text) <= 2 * _SHOW_CHARS else f"{text[: 2 * _SHOW_CHARS]}…"
+
+
+def any_case_pattern(values: Iterable[str]) -> str:
+    """A JSON Schema pattern matching exactly ``values`` in any letter case (ECMA regexes lack ``(?i)``)."""
+    blind = ("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in value) for value in values)
+    return f"(?:{'|'.join(blind)})"
 
 
 def format_number(value: Number) -> str:

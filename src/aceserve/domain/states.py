@@ -5,6 +5,12 @@ from __future__ import annotations
 from enum import StrEnum
 
 MODEL_NAME = "Qubico/ace-step"
+MODEL_NAMES = frozenset({"qubico/ace-step", "ace-step", "ace_step"})
+"""The names a history filter knows this model by (compared in lowercase)."""
+
+
+def is_model_name(name: str) -> bool:
+    return name.strip().lower() in MODEL_NAMES
 
 
 class TaskType(StrEnum):

@@ -1,7 +1,9 @@
 """From a ``GenerationRequest`` to a checked, fully resolved ``Job``; and the batch key.
 
 Torch-free: everything here is decided before any tensor is allocated, so bad input fails fast
-with a ``TaskInputError`` whose message names the field and shows the value.
+with a ``TaskInputError`` whose message names the field and shows the value. The bounds checked
+are the task input's (``aceserve.domain.inputs_models``): a request that reaches the engine
+without passing through it (benchmarks, tests) is held to the same rules.
 """
 
 from __future__ import annotations
@@ -12,6 +14,13 @@ from dataclasses import dataclass
 from typing import assert_never
 
 from aceserve.domain.errors import TaskInputError
+from aceserve.domain.inputs_models import (
+    DEFAULT_DURATION_SECONDS,
+    MAX_GUIDANCE_SCALE,
+    MAX_INFER_STEPS,
+    MAX_SEED,
+    MIN_DURATION_SECONDS,
+)
 from aceserve.domain.states import TaskType
 from aceserve.engine.audio import (
     MAX_OUTPUT_SAMPLES,
@@ -23,12 +32,8 @@ from aceserve.engine.audio import (
 from aceserve.engine.types import MAX_OUTPUT_SECONDS, SAMPLE_RATE, Audio, GenerationRequest
 from aceserve.engine.variants import VariantDefaults
 
-DEFAULT_DURATION = 30.0
-DEFAULT_EDIT_N_MIN = 0.6
-DEFAULT_EDIT_N_MAX = 1.0
-MAX_STEPS = 200
-MAX_GUIDANCE = 50.0
-MAX_SEED = 2**64 - 1
+MODEL_MIN_SECONDS = 10.0
+"""ACE-Step 1.5 generates 10 to 600 s; a shorter txt2audio is generated at 10 s and cut."""
 INSTRUMENTAL_TAGS = ("", "[inst]", "[instrumental]")
 MODEL_INSTRUMENTAL_LYRICS = "[Instrumental]"  # what ACE-Step 1.5 writes for an instrumental song
 VOCAL_LANGUAGE = "unknown"  # ACE-Step 1.5's value when the language is not given
@@ -107,17 +112,17 @@ def text_condition(caption: str, lyrics: str) -> TextCondition:
     return TextCondition(caption=caption, lyrics=lyrics, language=VOCAL_LANGUAGE)
 
 
-def _fraction(value: float | None, default: float, field: str) -> float:
-    result = default if value is None else float(value)
+def _fraction(value: float, field: str) -> float:
+    result = float(value)
     if not 0.0 <= result <= 1.0:
         raise TaskInputError(f"`{field}` must be between 0 and 1, got {value!r}.")
     return result
 
 
 def _duration(value: float | None, field: str) -> int:
-    if value is None or not math.isfinite(value) or value <= 0 or value > MAX_OUTPUT_SECONDS:
+    if value is None or not math.isfinite(value) or not MIN_DURATION_SECONDS <= value <= MAX_OUTPUT_SECONDS:
         raise TaskInputError(
-            f"`{field}` must be more than 0 and at most {MAX_OUTPUT_SECONDS:.0f} seconds, got {value!r}."
+            f"`{field}` must be from {MIN_DURATION_SECONDS} to {MAX_OUTPUT_SECONDS:.0f} seconds, got {value!r}."
         )
     return seconds_to_samples(value)
 
@@ -129,11 +134,15 @@ def _sampling(request: GenerationRequest, variant: VariantDefaults) -> Sampling:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= MAX_SEED:
         raise TaskInputError(f"`seed` must be an integer from 0 to {MAX_SEED}, got {request.seed!r}.")
     steps = variant.steps if request.infer_steps is None else request.infer_steps
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
-        raise TaskInputError(f"`infer_steps` must be an integer from 1 to {MAX_STEPS}, got {request.infer_steps!r}.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_INFER_STEPS:
+        raise TaskInputError(
+            f"`infer_steps` must be an integer from 1 to {MAX_INFER_STEPS}, got {request.infer_steps!r}."
+        )
     guidance = variant.guidance if request.guidance_scale is None else float(request.guidance_scale)
-    if not math.isfinite(guidance) or not 0.0 <= guidance <= MAX_GUIDANCE:
-        raise TaskInputError(f"`guidance_scale` must be from 0 to {MAX_GUIDANCE:g}, got {request.guidance_scale!r}.")
+    if not math.isfinite(guidance) or not 0.0 <= guidance <= MAX_GUIDANCE_SCALE:
+        raise TaskInputError(
+            f"`guidance_scale` must be from 0 to {MAX_GUIDANCE_SCALE:g}, got {request.guidance_scale!r}."
+        )
     if not variant.uses_cfg or guidance <= 1.0:
         guidance = 1.0  # no CFG; on turbo, guidance is distilled into the weights
     negative = (request.negative_style_prompt.strip() or None) if guidance > 1.0 else None
@@ -147,14 +156,16 @@ def plan_job(request: GenerationRequest, variant: VariantDefaults, geometry: Geo
     hop = geometry.hop_length
     task = request.task_type
     if task is TaskType.TXT2AUDIO:
-        samples = _duration(DEFAULT_DURATION if request.duration is None else request.duration, "duration")
+        duration = DEFAULT_DURATION_SECONDS if request.duration is None else request.duration
+        samples = _duration(duration, "duration")
+        generated = max(samples, seconds_to_samples(MODEL_MIN_SECONDS))  # cut to `samples` after decoding
         return Job(
             request=request,
             sampling=sampling,
-            frames=geometry.frames_for(samples),
+            frames=geometry.frames_for(generated),
             out_samples=samples,
             condition=condition,
-            metas_seconds=samples / SAMPLE_RATE,
+            metas_seconds=generated / SAMPLE_RATE,
         )
     if task is TaskType.AUDIO2AUDIO:
         audio = prepare_input_audio(request.audio, "style_audio")
@@ -169,12 +180,12 @@ def plan_job(request: GenerationRequest, variant: VariantDefaults, geometry: Geo
             condition=condition,
             metas_seconds=samples / SAMPLE_RATE,
             source=pad_to(source, frames * hop),
-            cover_strength=_fraction(request.audio_cover_strength, 1.0, "audio_cover_strength"),
+            cover_strength=_fraction(request.audio_cover_strength, "audio_cover_strength"),
         )
     if task is TaskType.EDIT:
         audio = prepare_input_audio(request.audio, "audio")
-        n_min = _fraction(request.edit_n_min, DEFAULT_EDIT_N_MIN, "edit_n_min")
-        n_max = _fraction(request.edit_n_max, DEFAULT_EDIT_N_MAX, "edit_n_max")
+        n_min = _fraction(request.edit_n_min, "edit_n_min")
+        n_max = _fraction(request.edit_n_max, "edit_n_max")
         if n_min >= n_max:
             raise TaskInputError(f"`edit_n_min` ({n_min}) must be smaller than `edit_n_max` ({n_max}).")
         frames = geometry.frames_for(audio.shape[1])

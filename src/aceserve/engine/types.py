@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from aceserve.domain.inputs_models import DEFAULT_COVER_STRENGTH, DEFAULT_EDIT_N_MAX, DEFAULT_EDIT_N_MIN, DEFAULT_LYRICS
 from aceserve.domain.limits import CHANNELS, MAX_OUTPUT_SECONDS, SAMPLE_RATE
 from aceserve.domain.states import TaskType
 
@@ -28,24 +29,29 @@ CancelCheck = Callable[[], bool]
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One task's work, already validated and with its input audio decoded."""
+    """One task's work, already validated and with its input audio decoded.
+
+    Its fields are named after the task input fields of ``aceserve.domain.inputs_models`` (where
+    their bounds and defaults are defined), so the worker maps an input onto it by name
+    (``worker/request.py``); a new input field the engine uses gets a field of the same name here.
+    """
 
     task_type: TaskType
     seed: int
     style_prompt: str
-    lyrics: str = "[inst]"
+    lyrics: str = DEFAULT_LYRICS
     negative_style_prompt: str = ""
     duration: float | None = None  # txt2audio; audio2audio (None: the input's length)
     audio: Audio | None = None  # audio2audio `style_audio`, edit and extend `audio`
     edit_style_prompt: str = ""
-    edit_lyrics: str = "[inst]"
+    edit_lyrics: str = DEFAULT_LYRICS
     left_extend_duration: float = 0.0
     right_extend_duration: float = 0.0
     infer_steps: int | None = None  # None: the checkpoint variant's default
-    guidance_scale: float | None = None
-    audio_cover_strength: float | None = None
-    edit_n_min: float | None = None
-    edit_n_max: float | None = None
+    guidance_scale: float | None = None  # None: the checkpoint variant's default
+    audio_cover_strength: float = DEFAULT_COVER_STRENGTH
+    edit_n_min: float = DEFAULT_EDIT_N_MIN
+    edit_n_max: float = DEFAULT_EDIT_N_MAX
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ This package must not import the engine (and so never torch): the API process us
 from aceserve.media.decode import AudioSource, decode_audio
 from aceserve.media.encode import MP3_BITRATE_KBPS, encode_audio
 from aceserve.media.formats import CHANNELS, CONTENT_TYPES, SAMPLE_RATE, Audio, AudioType, OutputFormat
+from aceserve.media.probe import probe_seconds
 from aceserve.media.sniff import sniff_audio_type
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "OutputFormat",
     "decode_audio",
     "encode_audio",
+    "probe_seconds",
     "sniff_audio_type",
 ]

@@ -40,7 +40,7 @@ _CONTAINER_OPTIONS: Final = {"format_whitelist": _DEMUXERS, "protocol_whitelist"
 
 # Encoders pad the end (an mp3 of exactly 600 s decodes to ~600.03 s). Audio at most this much over
 # the limit is accepted and trimmed to the limit instead of being refused.
-_LENGTH_TOLERANCE_SECONDS: Final = 0.1
+LENGTH_TOLERANCE_SECONDS: Final = 0.1
 
 # A few damaged packets are skipped, as the ffmpeg command does; more than this fails the file.
 _MAX_BAD_PACKETS: Final = 16
@@ -63,7 +63,7 @@ def decode_audio(source: AudioSource, *, max_seconds: float = 600.0, field: str 
     """
     if max_seconds <= 0:
         raise ValueError(f"max_seconds must be positive, got {max_seconds}")
-    with _open_container(source, field) as container:
+    with open_container(source, field) as container:
         if not container.streams.audio:
             raise TaskInputError(f"`{field}` could not be decoded as audio (the file has no audio stream)")
         stream = container.streams.audio[0]
@@ -80,7 +80,7 @@ def decode_audio(source: AudioSource, *, max_seconds: float = 600.0, field: str 
 
 
 @contextmanager
-def _open_container(source: AudioSource, field: str) -> Iterator[av.container.InputContainer]:
+def open_container(source: AudioSource, field: str) -> Iterator[av.container.InputContainer]:
     """Open ``source`` through a Python file object with the hardened options."""
     file: IO[bytes]
     if isinstance(source, bytes | bytearray | memoryview):
@@ -95,7 +95,7 @@ def _open_container(source: AudioSource, field: str) -> Iterator[av.container.In
         except (av.error.InvalidDataError, av.error.ArgumentError) as exc:
             raise TaskInputError(f"`{field}` could not be decoded as audio (not a recognised audio format)") from exc
         except av.error.FFmpegError as exc:
-            raise TaskInputError(f"`{field}` could not be decoded as audio ({_reason(exc)})") from exc
+            raise TaskInputError(f"`{field}` could not be decoded as audio ({reason(exc)})") from exc
         with container:
             yield container
     finally:
@@ -108,7 +108,7 @@ class _Limit:
     def __init__(self, max_seconds: float, field: str, declared_seconds: float | None) -> None:
         self.max_seconds = max_seconds
         self.keep_samples = round(max_seconds * SAMPLE_RATE)
-        self.refuse_above = round((max_seconds + _LENGTH_TOLERANCE_SECONDS) * SAMPLE_RATE)
+        self.refuse_above = round((max_seconds + LENGTH_TOLERANCE_SECONDS) * SAMPLE_RATE)
         self.field = field
         self.declared_seconds = declared_seconds
         self.samples = 0
@@ -139,7 +139,7 @@ def _decoded_chunks(
                 bad_packets += 1
                 first_error = first_error or exc
                 if bad_packets > _MAX_BAD_PACKETS:
-                    raise TaskInputError(f"`{field}` could not be decoded as audio ({_reason(exc)})") from exc
+                    raise TaskInputError(f"`{field}` could not be decoded as audio ({reason(exc)})") from exc
                 continue
             for frame in frames:
                 for chunk in converter.convert(frame):
@@ -149,9 +149,9 @@ def _decoded_chunks(
             limit.add(chunk.shape[1])
             yield chunk
     except av.error.FFmpegError as exc:
-        raise TaskInputError(f"`{field}` could not be decoded as audio ({_reason(exc)})") from exc
+        raise TaskInputError(f"`{field}` could not be decoded as audio ({reason(exc)})") from exc
     if limit.samples == 0 and first_error is not None:
-        raise TaskInputError(f"`{field}` could not be decoded as audio ({_reason(first_error)})")
+        raise TaskInputError(f"`{field}` could not be decoded as audio ({reason(first_error)})")
 
 
 class _Converter:
@@ -221,5 +221,5 @@ def _declared_seconds(container: av.container.InputContainer, stream: av.AudioSt
     return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
-def _reason(exc: av.error.FFmpegError) -> str:
+def reason(exc: av.error.FFmpegError) -> str:
     return str(exc.strerror or type(exc).__name__).rstrip(".")

@@ -1,6 +1,6 @@
 """Accounts, API keys and the credit ledger.
 
-Money is kept in PiAPI's usage unit, 1e-7 USD. Every balance movement writes an append-only ledger
+Money is kept in the usage unit, 1e-6 USD (``domain.billing``). Every balance movement writes an append-only ledger
 row in the caller's transaction, so an account's available balance always equals the sum of its
 ``available_delta`` and its frozen amount the sum of its ``frozen_delta``. ``balance_units`` is None
 for accounts with unlimited credit (the default account of a single-user install); their movements
@@ -18,20 +18,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from aceserve.domain.billing import units_to_usd, usd_to_units
 from aceserve.domain.errors import Conflict, InsufficientCredit, InvalidInput, NotFound
 from aceserve.store.clock import new_uuid, utcnow
 from aceserve.store.models import Account, ApiKey, LedgerEntry
 
-UNITS_PER_USD = 10_000_000
 KEY_PREFIX_LENGTH = 12
-
-
-def usd_to_units(usd: float) -> int:
-    return round(usd * UNITS_PER_USD)
-
-
-def units_to_usd(units: int) -> float:
-    return units / UNITS_PER_USD
 
 
 def new_webhook_secret() -> str:
@@ -88,6 +80,42 @@ def get_account_by_name(session: Session, name: str, *, lock: bool = False) -> A
     return account
 
 
+def get_account(session: Session, account_id: str) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"No account with id {account_id}.")
+    return account
+
+
+@dataclass(frozen=True)
+class Credits:
+    """An account's credit in units: ``total`` ever credited = ``used`` + ``frozen`` + ``available``.
+    ``available`` and ``total`` are None for unlimited credit."""
+
+    available: int | None
+    frozen: int
+    used: int
+    total: int | None
+
+
+def credits(session: Session, account: Account) -> Credits:
+    """From the ledger: consumed units, and for metered accounts everything credited."""
+    used = session.scalar(
+        select(func.coalesce(-func.sum(LedgerEntry.available_delta), 0)).where(
+            LedgerEntry.account_id == account.id, LedgerEntry.kind == "consume"
+        )
+    )
+    used_units = int(used or 0)
+    if account.balance_units is None:
+        return Credits(available=None, frozen=account.frozen_units, used=used_units, total=None)
+    return Credits(
+        available=account.balance_units,
+        frozen=account.frozen_units,
+        used=used_units,
+        total=account.balance_units + account.frozen_units + used_units,
+    )
+
+
 def lock_account(session: Session, account_id: str) -> Account:
     """Load the account row locked for this transaction (PostgreSQL; SQLite's write lock covers it)."""
     account = session.scalar(
@@ -111,8 +139,9 @@ def credit(session: Session, account: Account, usd: float, *, note: str = "credi
     _ledger(session, account.id, None, "credit", units, 0, note)
 
 
-def freeze(session: Session, account: Account, task_id: str, units: int) -> None:
-    """Hold ``units`` for a task, refusing with 402 when the balance cannot cover it.
+def freeze(session: Session, account: Account, task_id: str, units: int, *, why: str = "") -> None:
+    """Hold ``units`` for a task, refusing with 402 when the balance cannot cover it; ``why`` (what
+    was estimated and why) goes into the refusal.
 
     The conditional UPDATE makes the check and the debit one atomic step, so parallel creates can
     never overdraw an account on either backend.
@@ -126,8 +155,9 @@ def freeze(session: Session, account: Account, task_id: str, units: int) -> None
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             session.refresh(account)
+            needs = why or f"${units_to_usd(units):.4f}"
             raise InsufficientCredit(
-                f"Insufficient credit: this task needs ${units_to_usd(units):.4f} frozen, "
+                f"Insufficient credit: this task needs {needs} frozen; "
                 f"the account has ${units_to_usd(account.balance_units or 0):.4f} available."
             )
     else:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,6 +12,7 @@ from sqlalchemy.orm import Session
 from aceserve.media import CONTENT_TYPES
 from aceserve.storage import FileStorage
 from aceserve.store.clock import opaque_id, utcnow
+from aceserve.store.db import Database
 from aceserve.store.models import StoredFile
 
 FILE_ROUTE = "/files/"
@@ -24,8 +27,10 @@ def new_file_record(
     retention_hours: float,
     account_id: str | None,
     task_id: str | None = None,
+    seconds: float | None = None,
 ) -> StoredFile:
-    """A record for bytes about to be stored under ``storage_key``; not yet added to a session."""
+    """A record for bytes about to be stored under ``storage_key``; not yet added to a session.
+    ``seconds`` is the audio's length when known (a task that takes the file as input needs it)."""
     file_id = opaque_id(18)
     now = utcnow()
     return StoredFile(
@@ -37,6 +42,7 @@ def new_file_record(
         content_type=content_type,
         size=size,
         storage_key=f"{kind}s/{file_id}.{ext}",
+        seconds=seconds,
         created_at=now,
         expires_at=now + timedelta(hours=retention_hours),
     )
@@ -51,6 +57,7 @@ def put_file(
     retention_hours: float,
     account_id: str | None,
     task_id: str | None = None,
+    seconds: float | None = None,
 ) -> StoredFile:
     """Write the bytes to storage and return their record, for the caller to add in its transaction
     (and to delete again with ``storage.delete(record.storage_key)`` if that transaction fails)."""
@@ -62,6 +69,7 @@ def put_file(
         retention_hours=retention_hours,
         account_id=account_id,
         task_id=task_id,
+        seconds=seconds,
     )
     storage.put(record.storage_key, data, record.content_type)
     return record
@@ -83,6 +91,21 @@ def parse_file_path(path: str) -> tuple[str, str] | None:
     return file_id, ext
 
 
+def own_file_ref(url_or_path: str, public_url: str) -> tuple[str, str] | None:
+    """(id, ext) when ``url_or_path`` names one of this server's files (an output, upload or stored
+    input): its path, or its URL on ``public_url``'s origin under its path prefix, without a query."""
+    if url_or_path.startswith(FILE_ROUTE):
+        return parse_file_path(url_or_path)
+    own = urlsplit(public_url)
+    prefix = own.path.rstrip("/")  # behind a proxy the API may live under a path
+    parts = urlsplit(url_or_path)
+    if (parts.scheme, parts.netloc.lower()) != (own.scheme, own.netloc.lower()) or parts.query:
+        return None
+    if not parts.path.startswith(prefix + "/"):
+        return None
+    return parse_file_path(parts.path[len(prefix) :])
+
+
 def get_live_file(session: Session, file_id: str, ext: str) -> StoredFile | None:
     record = session.get(StoredFile, file_id)
     if record is None or record.ext != ext.lower() or record.expires_at <= utcnow():
@@ -96,3 +119,29 @@ def expired_files(session: Session, *, limit: int = 500) -> list[StoredFile]:
             select(StoredFile).where(StoredFile.expires_at <= utcnow()).order_by(StoredFile.expires_at).limit(limit)
         ).all()
     )
+
+
+def add_file(db: Database, record: StoredFile) -> None:
+    """Commit the record of bytes already stored (an upload)."""
+    with db.write() as session:
+        session.add(record)
+
+
+def delete_records(db: Database, file_ids: Iterable[str]) -> None:
+    """Delete these files' records (their bytes are already gone)."""
+    with db.write() as session:
+        for file_id in file_ids:
+            row = session.get(StoredFile, file_id)
+            if row is not None:
+                session.delete(row)
+
+
+def known_storage_keys(db: Database, keys: list[str]) -> set[str]:
+    """Which of ``keys`` a file record names."""
+    with db.read() as session:
+        return set(session.scalars(select(StoredFile.storage_key).where(StoredFile.storage_key.in_(keys))))
+
+
+def read_expired(db: Database, *, limit: int = 500) -> list[StoredFile]:
+    with db.read() as session:
+        return expired_files(session, limit=limit)

@@ -56,7 +56,7 @@ class Account(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    # Money in units of 1e-7 USD (PiAPI's usage unit). None: unlimited credit.
+    # Money in units of 1e-6 USD (the usage unit, domain.billing). None: unlimited credit.
     balance_units: Mapped[int | None] = mapped_column(BigInteger)
     frozen_units: Mapped[int] = mapped_column(BigInteger, default=0)
     max_concurrent: Mapped[int] = mapped_column(Integer)
@@ -157,6 +157,7 @@ class StoredFile(Base):
     content_type: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     storage_key: Mapped[str] = mapped_column(String(200), index=True, unique=True)
+    seconds: Mapped[float | None] = mapped_column(Float)  # the audio's length, when known
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
 

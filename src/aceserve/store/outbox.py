@@ -1,6 +1,7 @@
 """Webhook outbox: events are written in the same transaction as the task change they report.
 
-The sender (``aceserve.webhooks``) delivers them; delivery never touches the task row.
+The sender (``aceserve.webhooks``) delivers them, making the payload's file paths absolute; delivery
+never touches the task row.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from aceserve.store.models import Task, WebhookDelivery
 from aceserve.store.render import render_task
 
 
-def enqueue_task_event(session: Session, task: Task, public_url: str) -> WebhookDelivery | None:
+def enqueue_task_event(session: Session, task: Task) -> WebhookDelivery | None:
     """Add a delivery of the task's current state, if the task asked for webhooks."""
     webhook = (task.config or {}).get("webhook_config") or {}
     endpoint = str(webhook.get("endpoint") or "")
@@ -28,7 +29,7 @@ def enqueue_task_event(session: Session, task: Task, public_url: str) -> Webhook
         account_id=task.account_id,
         endpoint=endpoint,
         secret=str(webhook.get("secret") or ""),
-        payload={"timestamp": int(time.time()), "data": render_task(task, public_url)},
+        payload={"timestamp": int(time.time()), "data": render_task(task)},
         terminal=task.status in ("completed", "failed"),
         state="pending",
         attempts=0,

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aceserve.domain import billing
 from aceserve.domain.errors import StaleLease
 from aceserve.domain.states import TaskStatus
 from aceserve.store import accounts, tasks
@@ -45,7 +46,7 @@ class HeartbeatReply:
     cancel_requested: bool
 
 
-def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1, public_url: str) -> list[Lease]:
+def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1) -> list[Lease]:
     """Lease the oldest pending task and up to ``max_batch - 1`` pending tasks sharing its batch hint.
 
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent workers pass over each other's rows.
@@ -71,7 +72,7 @@ def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1,
             task.started_at = now
             task.updated_at = now
             task.progress = 0.0
-            enqueue_task_event(session, task, public_url)
+            enqueue_task_event(session, task)
             leases.append(
                 Lease(
                     task.id,
@@ -123,9 +124,25 @@ def cancel_requested(db: Database, task_ids: list[str]) -> set[str]:
         return set(rows)
 
 
-def set_seed(db: Database, lease: Lease, seed: int) -> None:
+def start(
+    db: Database, lease: Lease, *, seed: int, frozen_units: int, why: str, input_update: dict[str, Any] | None = None
+) -> None:
+    """Record what the worker resolved before generating: the seed, the exact cost and input fields
+    known only now (audio2audio's default ``duration``, for audio given as a URL).
+
+    When the estimate frozen at create was short (a URL input), the difference is frozen now, or
+    ``InsufficientCredit`` is raised and nothing is written. A longer estimate stays frozen until the
+    task ends, when ``settle`` releases what was not consumed.
+    """
     with db.write() as session:
-        _leased(session, lease).seed = seed
+        account = accounts.lock_account(session, lease.account_id)
+        task = _leased(session, lease)
+        task.seed = seed
+        if frozen_units > task.frozen_units:
+            accounts.freeze(session, account, task.id, frozen_units - task.frozen_units, why=why)
+            task.frozen_units = frozen_units
+        if input_update:
+            task.input = dict(sorted({**task.input, **input_update}.items()))
 
 
 def _leased_for_ending(session: Session, lease: Lease) -> Task:
@@ -141,10 +158,9 @@ def complete(
     *,
     output: dict[str, Any],
     seconds: float,
-    units_per_second: int,
+    price_usd_per_second: float,
     file: StoredFile,
     meta: dict[str, Any],
-    public_url: str,
 ) -> bool:
     """Record success, the output file, the charge and the webhook event in one transaction.
 
@@ -154,10 +170,10 @@ def complete(
     with db.write() as session:
         task = _leased_for_ending(session, lease)
         if task.cancel_requested:
-            tasks.finish_cancelled(session, task, public_url=public_url)
+            tasks.finish_cancelled(session, task)
             return False
         now = utcnow()
-        consumed = min(task.frozen_units, round(seconds * units_per_second))
+        consumed = billing.consume_units(seconds, price_usd_per_second, frozen=task.frozen_units)
         accounts.settle(session, task.account_id, task.id, task.frozen_units, consumed)
         file.task_id = task.id
         session.add(file)
@@ -171,8 +187,8 @@ def complete(
         task.updated_at = now
         task.lease_owner = None
         task.lease_expires_at = None
-        enqueue_task_event(session, task, public_url)
-        promote_staged(session, task.account_id, public_url=public_url)
+        enqueue_task_event(session, task)
+        promote_staged(session, task.account_id)
         return True
 
 
@@ -184,42 +200,44 @@ def fail(
     raw: str = "",
     retryable: bool,
     max_attempts: int,
-    public_url: str,
+    code: int | None = None,
 ) -> bool:
     """End a run that failed. Infrastructure failures (``retryable``) go back to pending while
     attempts remain; bad input fails at once; a task the client cancelled ends cancelled.
-    Returns True when the task was re-queued."""
+    ``code`` overrides the error code (500 infrastructure, 400 input). Returns True when the task
+    was re-queued."""
     with db.write() as session:
         task = _leased_for_ending(session, lease)
         if task.cancel_requested:
-            tasks.finish_cancelled(session, task, public_url=public_url)
+            tasks.finish_cancelled(session, task)
             return False
         if retryable and task.attempts < max_attempts:
-            _requeue(session, task, public_url)
+            _requeue(session, task)
             return True
-        code = INFRA_FAILURE_CODE if retryable else INPUT_FAILURE_CODE
-        finish_failed(session, task, code=code, message=message, raw=raw, public_url=public_url)
+        if code is None:
+            code = INFRA_FAILURE_CODE if retryable else INPUT_FAILURE_CODE
+        finish_failed(session, task, code=code, message=message, raw=raw)
         return False
 
 
-def finish_cancelled(db: Database, lease: Lease, *, public_url: str) -> None:
+def finish_cancelled(db: Database, lease: Lease) -> None:
     with db.write() as session:
-        tasks.finish_cancelled(session, _leased_for_ending(session, lease), public_url=public_url)
+        tasks.finish_cancelled(session, _leased_for_ending(session, lease))
 
 
-def release(db: Database, lease: Lease, *, public_url: str) -> None:
+def release(db: Database, lease: Lease) -> None:
     """Give a claimed task back untouched (worker shutting down); the attempt is not counted.
     A task the client cancelled meanwhile ends cancelled instead."""
     with db.write() as session:
         task = _leased_for_ending(session, lease)
         if task.cancel_requested:
-            tasks.finish_cancelled(session, task, public_url=public_url)
+            tasks.finish_cancelled(session, task)
             return
         task.attempts = max(0, task.attempts - 1)
-        _requeue(session, task, public_url)
+        _requeue(session, task)
 
 
-def _requeue(session: Session, task: Task, public_url: str) -> None:
+def _requeue(session: Session, task: Task) -> None:
     task.status = TaskStatus.PENDING.value
     task.lease_token += 1  # fence off the old holder even before the next claim
     task.lease_owner = None
@@ -227,7 +245,7 @@ def _requeue(session: Session, task: Task, public_url: str) -> None:
     task.progress = 0.0
     task.started_at = None  # pending again: it starts anew when claimed
     task.updated_at = utcnow()
-    enqueue_task_event(session, task, public_url)
+    enqueue_task_event(session, task)
     notify_pending(session, task.id)
 
 
@@ -240,7 +258,7 @@ def expired_query() -> Any:
     )
 
 
-def reap_expired(db: Database, *, max_attempts: int, public_url: str) -> int:
+def reap_expired(db: Database, *, max_attempts: int) -> int:
     """Return tasks whose lease expired (their worker died) to pending, or fail them once they have
     used their attempts. Returns how many tasks were reaped.
 
@@ -266,9 +284,9 @@ def reap_expired(db: Database, *, max_attempts: int, public_url: str) -> int:
                 continue
             reaped += 1
             if task.cancel_requested:
-                tasks.finish_cancelled(session, task, public_url=public_url)
+                tasks.finish_cancelled(session, task)
             elif task.attempts < max_attempts:
-                _requeue(session, task, public_url)
+                _requeue(session, task)
             else:
                 finish_failed(
                     session,
@@ -277,6 +295,5 @@ def reap_expired(db: Database, *, max_attempts: int, public_url: str) -> int:
                     message=f"The worker running this task stopped responding {task.attempts} "
                     "times; the task was given up.",
                     raw="lease expired",
-                    public_url=public_url,
                 )
     return reaped

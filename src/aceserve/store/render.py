@@ -1,11 +1,18 @@
-"""The task object of contract §4, rendered from a row. Used by the API and by webhook events."""
+"""The task object of contract §4, rendered from a row. Used by the API and by webhook events.
+
+The store speaks relative paths: a file of this server is ``/files/<id>.<ext>`` in every row and in
+what ``render_task`` returns. Whoever puts a task on the wire (the API, the webhook sender) makes
+those paths absolute with ``absolute_urls`` and its own public URL.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+from aceserve.domain.inputs_models import AUDIO_FIELDS
 from aceserve.domain.states import MODEL_NAME, TaskStatus
+from aceserve.store.files import FILE_ROUTE
 from aceserve.store.models import Task
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -19,32 +26,36 @@ def format_time(value: datetime | None) -> str:
 
 
 def absolute_url(public_url: str, path_or_url: str) -> str:
-    if path_or_url.startswith(("http://", "https://")):
-        return path_or_url
-    return f"{public_url}{path_or_url}"
+    """A path of this server (``/files/…``) under ``public_url``; anything else as it is."""
+    if path_or_url.startswith(FILE_ROUTE):
+        return f"{public_url}{path_or_url}"
+    return path_or_url
 
 
-AUDIO_FIELDS = ("style_audio", "audio")
+def absolute_urls(task: dict[str, Any], public_url: str) -> dict[str, Any]:
+    """A rendered task with its file paths (input audio, output URLs) made absolute."""
+    data = dict(task)
+    echo = data.get("input")
+    if isinstance(echo, dict):
+        data["input"] = {
+            key: absolute_url(public_url, value) if key in AUDIO_FIELDS and isinstance(value, str) else value
+            for key, value in echo.items()
+        }
+    output = data.get("output")
+    if isinstance(output, dict):
+        data["output"] = {
+            key: absolute_url(public_url, value) if key.endswith("_url") and isinstance(value, str) else value
+            for key, value in output.items()
+        }
+    return data
 
 
-def render_input(task: Task, public_url: str) -> dict[str, Any]:
-    """The normalized input echo; audio stored from inline base64 is shown as its absolute URL."""
-    echo = dict(task.input)
-    for key in AUDIO_FIELDS:
-        value = echo.get(key)
-        if isinstance(value, str) and value.startswith("/files/"):
-            echo[key] = absolute_url(public_url, value)
-    return dict(sorted(echo.items()))
-
-
-def render_task(task: Task, public_url: str) -> dict[str, Any]:
+def render_task(task: Task) -> dict[str, Any]:
+    """The task object, with this server's files as relative paths."""
     status = TaskStatus(task.status)
     output = None
     if status is TaskStatus.COMPLETED and task.output:
-        output = {
-            key: absolute_url(public_url, value) if key.endswith("_url") else value
-            for key, value in task.output.items()
-        }
+        output = dict(task.output)
     meta: dict[str, Any] = {
         "created_at": format_time(task.created_at),
         "started_at": format_time(task.started_at),
@@ -65,7 +76,7 @@ def render_task(task: Task, public_url: str) -> dict[str, Any]:
         "task_type": task.task_type,
         "status": status.value,
         "config": task.config,
-        "input": render_input(task, public_url),
+        "input": dict(sorted(task.input.items())),
         "output": output,
         "meta": meta,
         "detail": None,

@@ -23,7 +23,8 @@ CANCELLED_MESSAGE = "Task was cancelled by the client."
 
 @dataclass(frozen=True)
 class TaskDraft:
-    """A validated create request, ready to be stored."""
+    """A validated create request, ready to be stored: ``input`` is the typed input's echo and
+    ``config`` the config's, with this server's files as relative paths."""
 
     task_type: str
     input: dict[str, Any]
@@ -33,6 +34,9 @@ class TaskDraft:
     idempotency_key: str | None = None
     files: list[StoredFile] = field(default_factory=list)
     task_id: str = field(default_factory=new_uuid)
+    logs: tuple[str, ...] = ()
+    why: str = ""
+    """What the frozen amount is for, for a 402 when the balance cannot cover it."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class Created:
     created: bool  # False: an earlier task with the same Idempotency-Key was returned
 
 
-def create_task(session: Session, account_id: str, draft: TaskDraft, *, public_url: str, max_queued: int) -> Created:
+def create_task(session: Session, account_id: str, draft: TaskDraft, *, max_queued: int) -> Created:
     """Freeze credit and insert the task (pending, or staged over the concurrency limit) with its
     webhook event, all in the caller's transaction."""
     account = accounts.lock_account(session, account_id)
@@ -54,7 +58,7 @@ def create_task(session: Session, account_id: str, draft: TaskDraft, *, public_u
     )
     if (queued or 0) >= max_queued:
         raise TooManyRequests(f"The queue is full ({queued} tasks waiting); try again later.", retry_after=30)
-    accounts.freeze(session, account, draft.task_id, draft.frozen_units)
+    accounts.freeze(session, account, draft.task_id, draft.frozen_units, why=draft.why)
     running = count_running(session, account.id)
     status = TaskStatus.PENDING if running < account.max_concurrent else TaskStatus.STAGED
     now = utcnow()
@@ -76,7 +80,7 @@ def create_task(session: Session, account_id: str, draft: TaskDraft, *, public_u
         error_code=0,
         error_message="",
         error_raw="",
-        logs={},
+        logs={"lines": list(draft.logs)} if draft.logs else {},
         created_at=now,
         updated_at=now,
         started_at=None,
@@ -91,7 +95,7 @@ def create_task(session: Session, account_id: str, draft: TaskDraft, *, public_u
     for stored in draft.files:
         stored.task_id = task.id
         session.add(stored)
-    enqueue_task_event(session, task, public_url)
+    enqueue_task_event(session, task)
     if status is TaskStatus.PENDING:
         notify_pending(session, task.id)
     return Created(task, created=True)
@@ -136,7 +140,7 @@ def get_task(session: Session, account_id: str, task_id: str) -> Task:
     return task
 
 
-def cancel_task(session: Session, account_id: str, task_id: str, *, public_url: str) -> Task:
+def cancel_task(session: Session, account_id: str, task_id: str) -> Task:
     """Cancel a task: staged and pending ones end at once; running ones are flagged for their
     worker, which stops within one step and ends the task."""
     get_task(session, account_id, task_id)
@@ -147,7 +151,7 @@ def cancel_task(session: Session, account_id: str, task_id: str, *, public_url: 
     assert task is not None
     status = TaskStatus(task.status)
     if status in (TaskStatus.STAGED, TaskStatus.PENDING):
-        finish_cancelled(session, task, public_url=public_url)
+        finish_cancelled(session, task)
     elif status is TaskStatus.PROCESSING:
         if not task.cancel_requested:
             task.cancel_requested = True
@@ -160,7 +164,7 @@ def cancel_task(session: Session, account_id: str, task_id: str, *, public_url: 
     return task
 
 
-def finish_failed(session: Session, task: Task, *, code: int, message: str, raw: str, public_url: str) -> None:
+def finish_failed(session: Session, task: Task, *, code: int, message: str, raw: str) -> None:
     """End a task as failed: release its credit, report it, and let a staged task take its slot."""
     now = utcnow()
     was_holding_slot = task.status in (TaskStatus.PENDING, TaskStatus.PROCESSING)
@@ -174,17 +178,17 @@ def finish_failed(session: Session, task: Task, *, code: int, message: str, raw:
     task.lease_expires_at = None
     accounts.settle(session, task.account_id, task.id, task.frozen_units, 0)
     task.frozen_units = 0
-    enqueue_task_event(session, task, public_url)
+    enqueue_task_event(session, task)
     if was_holding_slot:
-        promote_staged(session, task.account_id, public_url=public_url)
+        promote_staged(session, task.account_id)
 
 
-def finish_cancelled(session: Session, task: Task, *, public_url: str) -> None:
+def finish_cancelled(session: Session, task: Task) -> None:
     """End a task the client cancelled: failed, with the message clients look for."""
-    finish_failed(session, task, code=CANCELLED_CODE, message=CANCELLED_MESSAGE, raw="cancelled", public_url=public_url)
+    finish_failed(session, task, code=CANCELLED_CODE, message=CANCELLED_MESSAGE, raw="cancelled")
 
 
-def promote_staged(session: Session, account_id: str, *, public_url: str) -> list[Task]:
+def promote_staged(session: Session, account_id: str) -> list[Task]:
     """Move the account's oldest staged tasks to pending while it has free slots."""
     account = session.get(Account, account_id)
     assert account is not None
@@ -202,7 +206,7 @@ def promote_staged(session: Session, account_id: str, *, public_url: str) -> lis
     for task in staged:
         task.status = TaskStatus.PENDING.value
         task.updated_at = now
-        enqueue_task_event(session, task, public_url)
+        enqueue_task_event(session, task)
     if staged:
         notify_pending(session)
     return list(staged)

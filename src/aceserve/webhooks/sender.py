@@ -67,6 +67,7 @@ class WebhookSender:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         self._db = db
         self._owner = owner
+        self._public_url = settings.public_url
         self._timeout = settings.webhook_timeout_seconds
         self._poll = settings.webhook_poll_seconds
         self._policy = policy or RetryPolicy(terminal_window=timedelta(hours=settings.webhook_retry_hours))
@@ -186,7 +187,7 @@ class WebhookSender:
 
     def _attempt(self, job: DeliveryJob) -> AttemptResult:
         try:
-            request = build_request(job, now=self._clock())
+            request = build_request(job, now=self._clock(), public_url=self._public_url)
         except UnsendableDelivery as exc:
             return AttemptResult(Outcome.STOP, None, str(exc), 0.0)
         return post_once(request, self._endpoints, timeout_seconds=self._timeout, ssl_context=self._ssl_context)

@@ -16,6 +16,7 @@ from datetime import datetime
 from standardwebhooks import Webhook
 
 from aceserve.store.outbox_delivery import DeliveryJob
+from aceserve.store.render import absolute_urls
 
 USER_AGENT = "aceserve-webhooks/1"
 
@@ -43,9 +44,13 @@ def serialize_payload(payload: object) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def build_request(job: DeliveryJob, *, now: datetime) -> SignedRequest:
-    """The request for one attempt of ``job`` made at ``now``."""
-    body = serialize_payload(job.payload)
+def build_request(job: DeliveryJob, *, now: datetime, public_url: str = "") -> SignedRequest:
+    """The request for one attempt of ``job`` made at ``now``; the task's file paths are made
+    absolute under ``public_url`` (the store keeps them relative)."""
+    payload = job.payload
+    if public_url and isinstance(payload.get("data"), dict):
+        payload = {**payload, "data": absolute_urls(payload["data"], public_url)}
+    body = serialize_payload(payload)
     try:
         signer = Webhook(job.signing_secret)
     except Exception as exc:  # the library raises bare binascii/Empty*/Runtime errors

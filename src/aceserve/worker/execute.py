@@ -10,8 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aceserve.domain.errors import StaleLease, TaskCancelled, TaskInputError
-from aceserve.domain.states import OutputFormat, TaskType
+from aceserve.domain import billing
+from aceserve.domain.errors import InsufficientCredit, InvalidInput, StaleLease, TaskCancelled, TaskInputError
+from aceserve.domain.inputs_models import Audio2AudioInput, TaskInput, load_input
+from aceserve.domain.limits import SAMPLE_RATE
 from aceserve.engine.types import Engine, GenerationRequest, GenerationResult
 from aceserve.media import encode_audio
 from aceserve.settings import Settings
@@ -22,48 +24,17 @@ from aceserve.store.files import file_path, put_file
 from aceserve.store.models import StoredFile
 from aceserve.worker.heartbeat import Heartbeat
 from aceserve.worker.inputs import InputResolver
+from aceserve.worker.request import generation_request
 
 log = logging.getLogger("aceserve.worker")
-MAX_SEED = 2**32
+MAX_DRAWN_SEED = 2**32
 
 
 @dataclass(frozen=True)
 class Prepared:
     lease: queue.Lease
+    task_input: TaskInput
     request: GenerationRequest
-
-
-def build_request(task_type: str, task_input: dict[str, Any], seed: int, audio: Any) -> GenerationRequest:
-    """The engine's view of a task: the normalized input echo plus its decoded audio."""
-    kind = TaskType(task_type)
-
-    def text(name: str, default: str = "") -> str:
-        value = task_input.get(name, default)
-        return value if isinstance(value, str) else default
-
-    def number(name: str) -> float | None:
-        value = task_input.get(name)
-        return float(value) if isinstance(value, int | float) else None
-
-    steps = task_input.get("infer_steps")
-    return GenerationRequest(
-        task_type=kind,
-        seed=seed,
-        style_prompt=text("style_prompt"),
-        lyrics=text("lyrics", "[inst]"),
-        negative_style_prompt=text("negative_style_prompt"),
-        duration=number("duration"),
-        audio=audio,
-        edit_style_prompt=text("edit_style_prompt"),
-        edit_lyrics=text("edit_lyrics", "[inst]"),
-        left_extend_duration=number("left_extend_duration") or 0.0,
-        right_extend_duration=number("right_extend_duration") or 0.0,
-        infer_steps=steps if isinstance(steps, int) else None,
-        guidance_scale=number("guidance_scale"),
-        audio_cover_strength=number("audio_cover_strength"),
-        edit_n_min=number("edit_n_min"),
-        edit_n_max=number("edit_n_max"),
-    )
 
 
 class BatchRunner:
@@ -88,7 +59,6 @@ class BatchRunner:
         self.engine = engine
         self.inputs = inputs
         self.stopping = stopping or threading.Event()
-        self.units_per_second = round(settings.price_usd_per_second * 10_000_000)
 
     def run(self, leases: list[queue.Lease]) -> None:
         with Heartbeat(
@@ -116,13 +86,31 @@ class BatchRunner:
                     beat.finish(item.lease.task_id)
 
     def _prepare(self, lease: queue.Lease) -> Prepared | None:
+        """Load the input, fetch and decode its audio, and record the seed and the exact cost."""
         try:
-            seed = lease.input.get("seed")
-            if not isinstance(seed, int):
-                seed = secrets.randbelow(MAX_SEED)
-            queue.set_seed(self.db, lease, seed)
-            audio = self.inputs.audio_for(lease.input)
-            return Prepared(lease, build_request(lease.task_type, lease.input, seed, audio))
+            task_input = load_input(lease.task_type, lease.input)
+            seed = secrets.randbelow(MAX_DRAWN_SEED) if task_input.seed is None else task_input.seed
+            audio = self.inputs.audio_for(task_input)
+            input_seconds = None if audio is None else audio.shape[-1] / SAMPLE_RATE
+            resolved: dict[str, Any] = {}
+            if isinstance(task_input, Audio2AudioInput) and task_input.duration is None and input_seconds is not None:
+                resolved["duration"] = round(input_seconds, 3)  # the echo shows the default once it is known
+                task_input = task_input.model_copy(update=resolved)
+            estimate = billing.estimate(task_input, input_seconds)
+            price = self.settings.price_usd_per_second
+            queue.start(
+                self.db,
+                lease,
+                seed=seed,
+                frozen_units=billing.freeze_units(estimate.seconds, price),
+                why=estimate.describe(price),
+                input_update=resolved,
+            )
+            return Prepared(lease, task_input, generation_request(task_input, seed=seed, audio=audio))
+        except InsufficientCredit as exc:
+            self._fail(lease, exc.message, retryable=False, code=InsufficientCredit.status_code)
+        except InvalidInput as exc:
+            self._fail(lease, exc.message, retryable=False)
         except TaskInputError as exc:
             self._fail(lease, str(exc), retryable=False)
         except StaleLease:
@@ -176,7 +164,8 @@ class BatchRunner:
     def _complete(self, item: Prepared, result: GenerationResult) -> None:
         """Encode, store and record one result; any failure fails this task alone (retryable)."""
         lease = item.lease
-        fmt = OutputFormat(lease.input.get("output_format", OutputFormat.MP3))  # validated at create
+        fmt = item.task_input.output_format
+        seconds = result.audio.shape[-1] / result.sample_rate
         record = None
         try:
             data = encode_audio(result.audio, sample_rate=result.sample_rate, fmt=fmt)
@@ -184,12 +173,12 @@ class BatchRunner:
                 self.storage,
                 data,
                 kind="output",
-                ext=fmt,
+                ext=fmt.value,
                 retention_hours=self.settings.output_retention_hours,
                 account_id=lease.account_id,
                 task_id=lease.task_id,
+                seconds=seconds,
             )
-            seconds = result.audio.shape[-1] / result.sample_rate
             meta = {
                 "duration": round(seconds, 3),
                 **{k: v for k, v in result.meta.items() if k in ("steps", "guidance_scale", "variant")},
@@ -199,10 +188,9 @@ class BatchRunner:
                 lease,
                 output={"audio_url": file_path(record)},
                 seconds=seconds,
-                units_per_second=self.units_per_second,
+                price_usd_per_second=self.settings.price_usd_per_second,
                 file=record,
                 meta=meta,
-                public_url=self.settings.public_url,
             )
             if not completed:  # the client cancelled while the output was being stored
                 self.storage.delete(record.storage_key)
@@ -220,12 +208,12 @@ class BatchRunner:
                 self.storage.delete(record.storage_key)
 
     def _finish_cancelled(self, lease: queue.Lease) -> None:
-        self._record("recording the cancel of", lease, queue.finish_cancelled, public_url=self.settings.public_url)
+        self._record("recording the cancel of", lease, queue.finish_cancelled)
 
     def _release(self, lease: queue.Lease) -> None:
-        self._record("releasing", lease, queue.release, public_url=self.settings.public_url)
+        self._record("releasing", lease, queue.release)
 
-    def _fail(self, lease: queue.Lease, message: str, *, retryable: bool) -> None:
+    def _fail(self, lease: queue.Lease, message: str, *, retryable: bool, code: int | None = None) -> None:
         self._record(
             "recording the failure of",
             lease,
@@ -234,7 +222,7 @@ class BatchRunner:
             raw=message,
             retryable=retryable,
             max_attempts=self.settings.max_attempts,
-            public_url=self.settings.public_url,
+            code=code,
         )
 
     def _record(self, what: str, lease: queue.Lease, write: Callable[..., object], **kwargs: Any) -> None:

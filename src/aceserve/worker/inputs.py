@@ -3,9 +3,8 @@ SSRF-safe fetcher; then decoded to 48 kHz stereo (in a helper process when the w
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from aceserve.domain.errors import TaskInputError
+from aceserve.domain.inputs_models import TaskInput
 from aceserve.engine.types import Audio
 from aceserve.fetch import SafeFetcher
 from aceserve.media import decode_audio
@@ -13,9 +12,7 @@ from aceserve.media.isolated import IsolatedDecoder
 from aceserve.settings import Settings
 from aceserve.storage import FileMissing, FileStorage
 from aceserve.store.db import Database
-from aceserve.store.files import get_live_file, parse_file_path
-
-AUDIO_FIELDS = ("style_audio", "audio")
+from aceserve.store.files import get_live_file, own_file_ref
 
 
 class InputResolver:
@@ -39,17 +36,12 @@ class InputResolver:
         self.storage = storage
         self.fetcher = fetcher
         self.decoder = decoder
-        own = urlsplit(settings.public_url)
-        self._own_origin = (own.scheme, own.netloc.lower())
-        self._own_prefix = own.path.rstrip("/")  # behind a proxy the API may live under a path
 
-    def audio_for(self, task_input: dict[str, object]) -> Audio | None:
+    def audio_for(self, task_input: TaskInput) -> Audio | None:
         """The decoded input audio of a task, or None for tasks without one."""
-        for field in AUDIO_FIELDS:
-            value = task_input.get(field)
-            if isinstance(value, str) and value:
-                data = self.read(value, field=f"input.{field}")
-                return self.decode(data, field=f"input.{field}")
+        for name, value in task_input.audio_fields().items():
+            data = self.read(value, field=f"input.{name}")
+            return self.decode(data, field=f"input.{name}")
         return None
 
     def decode(self, data: bytes, *, field: str) -> Audio:
@@ -67,14 +59,7 @@ class InputResolver:
     def own_file(self, url_or_path: str) -> tuple[str, str] | None:
         """(id, ext) when the URL names one of this server's files (any of its stored outputs,
         uploads or inputs), which are read from storage without a network fetch."""
-        if url_or_path.startswith("/files/"):
-            return parse_file_path(url_or_path)
-        parts = urlsplit(url_or_path)
-        if (parts.scheme, parts.netloc.lower()) != self._own_origin or parts.query:
-            return None
-        if not parts.path.startswith(self._own_prefix + "/"):
-            return None
-        return parse_file_path(parts.path[len(self._own_prefix) :])
+        return own_file_ref(url_or_path, self.settings.public_url)
 
     def _read_own(self, own: tuple[str, str], url: str, field: str) -> bytes:
         with self.db.read() as session:

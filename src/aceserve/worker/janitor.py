@@ -11,13 +11,10 @@ import itertools
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from aceserve.storage import FileStorage
 from aceserve.store.clock import utcnow
 from aceserve.store.db import Database
-from aceserve.store.files import expired_files
-from aceserve.store.models import StoredFile
+from aceserve.store.files import delete_records, known_storage_keys, read_expired
 
 log = logging.getLogger("aceserve.janitor")
 
@@ -34,17 +31,12 @@ def sweep_expired(db: Database, storage: FileStorage) -> int:
     """Delete expired files' bytes, then their records. Returns how many were removed."""
     removed = 0
     while True:
-        with db.read() as session:
-            batch = expired_files(session)
+        batch = read_expired(db)
         if not batch:
             return removed
         for record in batch:
             storage.delete(record.storage_key)
-        with db.write() as session:
-            for record in batch:
-                row = session.get(StoredFile, record.id)
-                if row is not None:
-                    session.delete(row)
+        delete_records(db, [record.id for record in batch])
         removed += len(batch)
         log.info("janitor removed %d expired file(s)", len(batch))
 
@@ -65,8 +57,7 @@ def sweep_orphans(
     keys = storage.list_keys(older_than=utcnow() - grace)
     removed = 0
     while batch := list(itertools.islice(keys, batch_size)):
-        with db.read() as session:
-            known = set(session.scalars(select(StoredFile.storage_key).where(StoredFile.storage_key.in_(batch))))
+        known = known_storage_keys(db, batch)
         orphans = [key for key in batch if key not in known]
         for key in orphans:
             storage.delete(key)

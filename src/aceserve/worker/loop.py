@@ -111,14 +111,13 @@ class Worker:
             owner=self.id,
             lease_seconds=self.settings.lease_seconds,
             max_batch=engine.info.max_batch_size,
-            public_url=self.settings.public_url,
         )
         if not leases:
             self.wakeup.wait(generation, self.settings.poll_seconds)
             return
         if stop.is_set():
             for lease in leases:
-                queue.release(self.db, lease, public_url=self.settings.public_url)
+                queue.release(self.db, lease)
             return
         self._report(WorkerState.BUSY, ", ".join(lease.task_id for lease in leases))
         try:
@@ -132,5 +131,5 @@ class Worker:
         if now - self._last_reap < REAP_EVERY_SECONDS:
             return
         self._last_reap = now
-        if queue.reap_expired(self.db, max_attempts=self.settings.max_attempts, public_url=self.settings.public_url):
+        if queue.reap_expired(self.db, max_attempts=self.settings.max_attempts):
             self.wakeup.notify()

@@ -10,16 +10,17 @@ from fastapi import APIRouter, Query
 from aceserve.api import schemas
 from aceserve.api.deps import AccountDep, ServicesDep
 from aceserve.api.envelope import success
+from aceserve.domain.billing import units_to_usd, usd_to_units
 from aceserve.domain.errors import InvalidInput
-from aceserve.domain.states import MODEL_NAME, TaskStatus
+from aceserve.domain.states import MODEL_NAME, TaskStatus, is_model_name
 from aceserve.store import accounts
 from aceserve.store import tasks as task_store
-from aceserve.store.models import Account
-from aceserve.store.render import format_time, render_task, render_usage
+from aceserve.store.models import Task
+from aceserve.store.render import absolute_urls, format_time, render_task, render_usage
 
 router = APIRouter(tags=["account"], dependencies=schemas.DOCUMENT_AUTH)
 MAX_PAGE_SIZE = 100
-UNLIMITED_USD = 1_000_000_000.0  # what an unlimited account reports: PiAPI clients expect a number
+UNLIMITED_UNITS = usd_to_units(1_000_000_000)  # what unlimited credit reports: PiAPI clients expect a number
 MAX_PAGE = 1_000_000  # keeps the OFFSET far inside SQL's 64-bit range
 
 
@@ -32,21 +33,28 @@ MAX_PAGE = 1_000_000  # keeps the OFFSET far inside SQL's 64-bit range
 )
 def account_info(account: AccountDep, services: ServicesDep) -> dict[str, Any]:
     with services.db.read() as session:
-        fresh = session.get(Account, account.id)
-        assert fresh is not None
-        balance = fresh.balance_units
-        return success(
-            {
-                "account_id": fresh.id,
-                "account_name": fresh.name,
-                "equivalent_in_usd": UNLIMITED_USD if balance is None else accounts.units_to_usd(balance),
-                "frozen_in_usd": accounts.units_to_usd(fresh.frozen_units),
-                "unlimited_credit": balance is None,
-                "max_concurrent_task_count": fresh.max_concurrent,
-                "plan": fresh.plan,
-                "created_at": format_time(fresh.created_at),
-            }
-        )
+        fresh = accounts.get_account(session, account.id)
+        credits = accounts.credits(session, fresh)
+    available = UNLIMITED_UNITS if credits.available is None else credits.available
+    return success(
+        {
+            "id": fresh.id,
+            "name": fresh.name,
+            "plan": fresh.plan,
+            "credit_pack_info": {
+                "used_credits": credits.used,
+                "available_credits": available,
+                "total_credits": credits.used + credits.frozen + available if credits.total is None else credits.total,
+            },
+            "equivalent_in_usd": units_to_usd(available),
+            "account_id": fresh.id,
+            "account_name": fresh.name,
+            "frozen_in_usd": units_to_usd(credits.frozen),
+            "unlimited_credit": credits.available is None,
+            "max_concurrent_task_count": fresh.max_concurrent,
+            "created_at": format_time(fresh.created_at),
+        }
+    )
 
 
 @router.get(
@@ -91,7 +99,9 @@ def histories(
             json_schema_extra={"minimum": 1, "maximum": MAX_PAGE_SIZE},
         ),
     ] = 10,
-    model: Annotated[str, Query(description="only tasks of this model")] = "",
+    model: Annotated[
+        str, Query(description="only tasks of this model: `Qubico/ace-step`, `ace-step` or `ace_step` (any case)")
+    ] = "",
     start_time: Annotated[str, Query(description="unix seconds or RFC 3339; tasks created at or after")] = "",
     end_time: Annotated[str, Query(description="unix seconds or RFC 3339; tasks created at or before")] = "",
 ) -> dict[str, Any]:
@@ -102,7 +112,7 @@ def histories(
     start, end = parse_time("start_time", start_time), parse_time("end_time", end_time)
     if start and end and start > end:
         raise InvalidInput("start_time", "must not be after `end_time`")
-    if model and model != MODEL_NAME:
+    if model and not is_model_name(model):
         return success({"data": [], "page": page, "size": page_size, "total": 0})
     with services.db.read() as session:
         found = task_store.list_history(session, account.id, page=page, page_size=page_size, start=start, end=end)
@@ -110,8 +120,8 @@ def histories(
     return success({"data": rows, "page": page, "size": page_size, "total": found.total})
 
 
-def history_row(task: Any, public_url: str) -> dict[str, Any]:
-    rendered = render_task(task, public_url)
+def history_row(task: Task, public_url: str) -> dict[str, Any]:
+    rendered = absolute_urls(render_task(task), public_url)
     return {
         "task_id": task.id,
         "task_model": MODEL_NAME,

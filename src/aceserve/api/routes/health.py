@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from aceserve.api import schemas
 from aceserve.api.deps import ServicesDep
@@ -33,8 +32,7 @@ router = APIRouter(tags=["health"])
 def health(services: ServicesDep) -> JSONResponse:
     backend = services.db.engine.dialect.name
     try:
-        with services.db.read() as session:
-            session.execute(text("SELECT 1"))
+        services.db.ping()
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return error_response(503, f"Database unavailable ({backend}): {reason}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -10,21 +9,13 @@ from starlette.concurrency import run_in_threadpool
 
 from aceserve.api import schemas
 from aceserve.api.body import read_json
-from aceserve.api.deps import AccountDep, Services, ServicesDep
+from aceserve.api.deps import AccountDep, ServicesDep
 from aceserve.api.envelope import success
-from aceserve.api.stored_files import store_inline_audio
 from aceserve.domain.errors import InvalidInput
-from aceserve.domain.inputs import (
-    CreateTaskCommand,
-    batch_hint,
-    generated_seconds_estimate,
-    input_with_stored_audio,
-    parse_create_request,
-)
-from aceserve.domain.limits import MAX_OUTPUT_SECONDS
+from aceserve.domain.inputs import parse_create_request
+from aceserve.domain.inputs_models import CreateTaskBody
 from aceserve.store import tasks as task_store
-from aceserve.store.models import Account
-from aceserve.store.render import render_task
+from aceserve.store.render import absolute_urls, render_task
 from aceserve.webhooks import check_endpoint_at_create
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"], dependencies=schemas.DOCUMENT_AUTH)
@@ -33,10 +24,6 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="Repeat a create safely: the same key returns the original task."),
 ]
-
-
-def units_per_second(services: Services) -> int:
-    return round(services.settings.price_usd_per_second * 10_000_000)
 
 
 @router.post(
@@ -56,7 +43,7 @@ def units_per_second(services: Services) -> int:
         429,
         description="The new task, or the earlier one with this `Idempotency-Key`.",
     ),
-    openapi_extra={"requestBody": schemas.request_body(schemas.CreateTaskRequest, examples=schemas.CREATE_EXAMPLES)},
+    openapi_extra={"requestBody": schemas.request_body(CreateTaskBody, examples=schemas.CREATE_EXAMPLES)},
     callbacks=schemas.webhook_callbacks.routes,
 )
 async def create_task(
@@ -67,43 +54,8 @@ async def create_task(
         raise InvalidInput("Idempotency-Key", "header must be 1 to 255 characters")
     command = parse_create_request(body, max_inline_audio_bytes=services.settings.max_input_audio_bytes)
     check_endpoint_at_create(command.webhook_endpoint, allow_private=services.settings.allow_private_webhooks)
-    return success(await run_in_threadpool(_create, services, account, command, idempotency_key))
-
-
-def _create(services: Services, account: Account, command: CreateTaskCommand, key: str | None) -> dict[str, Any]:
-    settings = services.settings
-    if key is not None:
-        with services.db.read() as session:
-            earlier = task_store.find_by_idempotency_key(session, account.id, key)
-            if earlier is not None:
-                return render_task(earlier, settings.public_url)
-    seconds = generated_seconds_estimate(command) or MAX_OUTPUT_SECONDS
-    stored = store_inline_audio(services, account.id, command)
-    try:
-        draft = task_store.TaskDraft(
-            task_type=command.task_type.value,
-            input=input_with_stored_audio(command, {name: path for name, (path, _) in stored.items()}),
-            config=command.config,
-            frozen_units=math.ceil(seconds) * units_per_second(services),
-            batch_hint=batch_hint(command),
-            idempotency_key=key,
-            files=[record for _, record in stored.values()],
-        )
-        with services.db.write() as session:
-            result = task_store.create_task(
-                session, account.id, draft, public_url=settings.public_url, max_queued=settings.max_queued_tasks
-            )
-            data = render_task(result.task, settings.public_url)
-    except BaseException:
-        for _, record in stored.values():
-            services.storage.delete(record.storage_key)
-        raise
-    if not result.created:
-        for _, record in stored.values():
-            services.storage.delete(record.storage_key)
-    else:
-        services.wakeup.notify()  # workers (a pending task) and the webhook sender (an event)
-    return data
+    task = await run_in_threadpool(services.submitter.submit, account.id, command, idempotency_key=idempotency_key)
+    return success(absolute_urls(task, services.settings.public_url))
 
 
 @router.get(
@@ -118,7 +70,7 @@ def _create(services: Services, account: Account, command: CreateTaskCommand, ke
 def get_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
     with services.db.read() as session:
         task = task_store.get_task(session, account.id, task_id)
-        data = render_task(task, services.settings.public_url)
+        data = absolute_urls(render_task(task), services.settings.public_url)
         position = task_store.queue_position(session, task)
         if position is not None:
             data["meta"]["queue_position"] = position
@@ -146,7 +98,7 @@ def get_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[s
 )
 def cancel_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
     with services.db.write() as session:
-        task = task_store.cancel_task(session, account.id, task_id, public_url=services.settings.public_url)
-        data = render_task(task, services.settings.public_url)
+        task = task_store.cancel_task(session, account.id, task_id)
+        data = absolute_urls(render_task(task), services.settings.public_url)
     services.wakeup.notify()  # a cancelled task may free a slot for a staged one
     return success(data)

@@ -1,29 +1,24 @@
-"""The wire format of the PiAPI contract as pydantic models, for the OpenAPI document only.
+"""The wire format of the PiAPI contract for the OpenAPI document.
 
-Nothing here validates a request or renders a response. The routes read raw bodies, so that
-validation stays in ``aceserve.domain.inputs`` (our 400 messages, 413 while reading), and they
-return the dicts that ``aceserve.store.render`` builds. These models describe those bodies: routes
-use them in ``responses=`` (documentation only, no ``response_model``) and, for request bodies,
-through ``request_body()`` in ``openapi_extra``. ``tests/api/test_openapi.py`` checks real responses
-against them.
+Request bodies are the domain's models: the create body and each task type's input are
+``aceserve.domain.inputs_models``, the upload body ``aceserve.domain.uploads.UploadRequest``; the
+parsers that return them give our 400 messages (and 413 while reading), so the routes read raw
+bodies and attach these schemas through ``request_body()`` in ``openapi_extra``. Responses are the
+dicts that ``aceserve.store.render`` builds; the models here describe them in ``responses=``
+(documentation only, no ``response_model``). ``tests/api/test_openapi.py`` checks real responses
+against them and ``test_fuzz.py`` checks, with schemathesis, that the server accepts what the
+request schemas accept and refuses what they refuse.
 
-Two FastAPI limits shape this module. Components are registered only for models met in
-``responses=``, parameters or callbacks, so a request body's top-level schema is inline; the models
-it refers to (``TaskType``, ``TaskConfig``, the four input models) are components because the task
-object refers to them too (``test_openapi`` checks every reference resolves). And FastAPI drops
-every key whose value is ``null`` from the document, examples included, so no example here has one.
+FastAPI registers components only for models met in ``responses=``, parameters or callbacks, so
+``install_openapi`` adds the models that request bodies refer to. FastAPI drops every key whose value
+is ``null`` from the document, examples included, so no example here has one.
 """
 
 from __future__ import annotations
 
 from aceserve.api.schemas.common import REF_TEMPLATE
-from aceserve.api.schemas.openapi import DOCUMENT_AUTH, FILE_CONTENT, request_body, responses
-from aceserve.api.schemas.requests import (
-    CREATE_EXAMPLES,
-    CreateTaskRequest,
-    ServiceMode,
-    Txt2AudioInput,
-)
+from aceserve.api.schemas.examples import CREATE_EXAMPLES
+from aceserve.api.schemas.openapi import DOCUMENT_AUTH, FILE_CONTENT, install_openapi, request_body, responses
 from aceserve.api.schemas.resources import (
     TINY_WAV_DATA_URI,
     UPLOAD_EXAMPLES,
@@ -31,12 +26,10 @@ from aceserve.api.schemas.resources import (
     ActiveTasksResponse,
     HealthResponse,
     HistoryPageResponse,
-    UploadRequest,
     UploadResponse,
     webhook_callbacks,
 )
 from aceserve.api.schemas.task import ErrorResponse, Task, TaskResponse
-from aceserve.domain.states import OutputFormat
 
 __all__ = [
     "CREATE_EXAMPLES",
@@ -47,17 +40,13 @@ __all__ = [
     "UPLOAD_EXAMPLES",
     "AccountInfoResponse",
     "ActiveTasksResponse",
-    "CreateTaskRequest",
     "ErrorResponse",
     "HealthResponse",
     "HistoryPageResponse",
-    "OutputFormat",
-    "ServiceMode",
     "Task",
     "TaskResponse",
-    "Txt2AudioInput",
-    "UploadRequest",
     "UploadResponse",
+    "install_openapi",
     "request_body",
     "responses",
     "webhook_callbacks",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Security
+from fastapi import FastAPI, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from aceserve.api.schemas.common import REF_TEMPLATE
 from aceserve.api.schemas.task import ErrorResponse
@@ -64,14 +64,16 @@ def responses(
     return documented
 
 
-def request_body(model: type[BaseModel], *, examples: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """An ``openapi_extra`` request body from ``model``'s JSON schema, nested models as component refs.
+_BODY_COMPONENTS: dict[str, Any] = {}
 
-    The caller makes sure each referenced model is a component (see the module's docstring);
+
+def request_body(model: Any, *, examples: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """An ``openapi_extra`` request body from ``model``'s JSON schema (a model, or a type such as a
+    discriminated union), nested models as component refs that ``install_openapi`` adds.
     ``tests/api/test_openapi.py`` checks that every reference resolves.
     """
-    schema = model.model_json_schema(ref_template=REF_TEMPLATE)
-    schema.pop("$defs", None)
+    schema = TypeAdapter(model).json_schema(ref_template=REF_TEMPLATE)
+    _BODY_COMPONENTS.update(schema.pop("$defs", {}))
     return {
         "required": True,
         "content": {
@@ -83,3 +85,18 @@ def request_body(model: type[BaseModel], *, examples: dict[str, dict[str, Any]])
             }
         },
     }
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Add the models that request bodies refer to as components of ``app``'s document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in _BODY_COMPONENTS.items():
+                components.setdefault(name, schema)
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -16,25 +16,6 @@ from aceserve.domain.states import TaskStatus, TaskType
 # Two frames of silence: a real WAV file, so the example upload succeeds.
 TINY_WAV_DATA_URI = "data:audio/wav;base64,UklGRiwAAABXQVZFZm10IBAAAAABAAIAgLsAAADuAgAEABAAZGF0YQgAAAAAAAAAAAAAAA=="
 UPLOAD_EXAMPLES: dict[str, dict[str, Any]] = {"wav": {"file_name": "silence.wav", "file_data": TINY_WAV_DATA_URI}}
-UPLOAD_NAME_PATTERN = r"\.(?:[Mm][Pp]3|[Ww][Aa][Vv]|[Ff][Ll][Aa][Cc]|[Oo][Gg][Gg]|[Mm]4[Aa])$"
-
-
-class UploadRequest(BaseModel):
-    """Body of `POST /api/ephemeral_resource`. The file is deleted after 24 h."""
-
-    file_name: str = Field(
-        min_length=1,
-        max_length=128,
-        pattern=UPLOAD_NAME_PATTERN,
-        description="≤ 128 characters, ending in .mp3, .wav, .flac, .ogg or .m4a (any case).",
-        examples=["song.mp3"],
-    )
-    file_data: str = Field(
-        min_length=1,
-        description="The file as base64 or a `data:<type>;base64,…` URI whose type matches the extension; "
-        "≤ 10 MB decoded; the bytes must be audio of the named type.",
-        examples=[TINY_WAV_DATA_URI],
-    )
 
 
 class UploadedFile(BaseModel):
@@ -49,15 +30,27 @@ class UploadResponse(Envelope[UploadedFile]):
 # --- Account endpoints (spec §8) -------------------------------------------------------------------
 
 
+class CreditPackInfo(BaseModel):
+    """Credit in usage units (1e-6 USD): `total_credits` = `used_credits` + frozen + `available_credits`."""
+
+    model_config = ConfigDict(extra="forbid")
+    used_credits: int = Field(ge=0, description="Consumed by completed tasks.")
+    available_credits: int = Field(ge=0, description="Available now (1e15 for unlimited credit).")
+    total_credits: int = Field(ge=0, description="Ever credited (1e15 plus what was used for unlimited credit).")
+
+
 class AccountInfo(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    id: str = Field(description="The account's id (PiAPI's name; also `account_id`).")
+    name: str = Field(description="The account's name (PiAPI's name; also `account_name`).")
+    plan: str = Field(description="`unlimited` or `credits`.")
+    credit_pack_info: CreditPackInfo
+    equivalent_in_usd: float = Field(description="Balance available in USD (1e9 for unlimited credit).")
     account_id: str
     account_name: str
-    equivalent_in_usd: float | None = Field(description="Balance available in USD; null for unlimited credit.")
     frozen_in_usd: float = Field(description="Held for unfinished tasks.")
     unlimited_credit: bool = Field(description="[ext] True when the account is never refused for credit.")
     max_concurrent_task_count: int = Field(description="Tasks beyond this many pending or processing are staged.")
-    plan: str
     created_at: Time
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from aceserve.api.schemas.common import UNSET_TIME, UUID4
-from aceserve.api.schemas.requests import TaskConfig, TaskInput
+from aceserve.domain.inputs_models import AnyTaskInput, TaskConfig
 from aceserve.domain.states import TaskStatus, TaskType
 
 # --- The task object (spec §4) ----------------------------------------------------------------------
@@ -21,7 +21,7 @@ Time = Annotated[
 
 
 class Usage(BaseModel):
-    """Money in units of 1e-7 USD (5000 per generated second at the default price)."""
+    """Money in units of 1e-6 USD (500 per generated second at the default price: 10 s consume 5000)."""
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["llm"]
@@ -74,9 +74,9 @@ class Task(BaseModel):
     task_type: TaskType
     status: TaskStatus = Field(description="`staged` means held by the account's concurrency limit.")
     config: TaskConfig
-    input: TaskInput = Field(
+    input: AnyTaskInput = Field(
         description="The normalized echo: keys sorted, defaults filled, aliases mapped to canonical names, "
-        "unknown fields dropped, inline audio replaced by the URL of its stored copy."
+        "unknown fields dropped, inline audio replaced by the URL of its stored copy; the model of `task_type`."
     )
     output: TaskOutput | None = Field(description="null until completed.")
     meta: TaskMeta
