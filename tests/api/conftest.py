@@ -5,12 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.server import RunningServer, make_settings, running_server
+from tests.api.server import RunningServer, make_settings, running_server, serving
 
 
 @pytest.fixture
 def api_server(tmp_path: Path, database_url: str) -> Iterator[RunningServer]:
-    """The API without workers: tasks stay where the API puts them."""
+    """The API without workers, in process: tasks stay where the API puts them."""
+    with serving(make_settings(tmp_path / "data", database_url, workers=0)) as server:
+        yield server
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, database_url: str) -> Iterator[RunningServer]:
+    """The API without workers on a loopback socket, for what only a real connection shows."""
     with running_server(make_settings(tmp_path / "data", database_url, workers=0)) as server:
         yield server
 

@@ -1,4 +1,5 @@
-"""A real aceserve HTTP server on loopback, for tests."""
+"""An aceserve app for tests: in-process through the ASGI transport (``serving``), or a real HTTP server
+on loopback (``running_server``) where the socket is the point (streamed bodies, end-to-end runs)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from starlette.testclient import TestClient
 
 from aceserve.api.app import BackgroundService, create_app
 from aceserve.cli.embedded import serve_in_thread
@@ -31,7 +33,10 @@ class RunningServer:
     settings: Settings
     key: str
     client: httpx.Client
+    """Sends the tester's key; absolute URLs of this server (file downloads) work too."""
     app: Any
+    in_process: bool = False
+    """True: reached through the ASGI transport; False: a real server at ``url``."""
 
     def new_key(self, account: str, *, credits_usd: float | None = None, max_concurrent: int = 10) -> str:
         db = Database(self.settings.database_url)
@@ -48,19 +53,43 @@ class RunningServer:
             db.dispose()
 
     def as_key(self, key: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"x-api-key": key}, timeout=30)
+        return self.anonymous(headers={"x-api-key": key})
+
+    def anonymous(self, headers: dict[str, str] | None = None) -> httpx.Client:
+        """A client without the tester's key (``headers`` instead)."""
+        if self.in_process:  # the app's lifespan already runs under ``client``
+            return TestClient(self.app, base_url=self.url, headers=headers, raise_server_exceptions=False)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def key_for_tester(settings: Settings) -> str:
+    db = open_database(settings.database_url)
+    try:
+        with db.write() as session:
+            try:
+                owner = accounts.get_account_by_name(session, "tester")
+            except NotFound:
+                owner = accounts.create_account(session, "tester", credits_usd=None, max_concurrent=10)
+            return accounts.create_key(session, owner).secret
+    finally:
+        db.dispose()
+
+
+@contextmanager
+def serving(settings: Settings, background: Sequence[BackgroundService] = ()) -> Iterator[RunningServer]:
+    """The app in this process, its lifespan running, reached through the ASGI transport (no socket)."""
+    key = key_for_tester(settings)
+    app = create_app(settings, background=background)
+    with TestClient(
+        app, base_url=settings.public_url, headers={"x-api-key": key}, raise_server_exceptions=False
+    ) as client:
+        yield RunningServer(settings.public_url, settings, key, client, app, in_process=True)
 
 
 @contextmanager
 def running_server(settings: Settings, background: Sequence[BackgroundService] = ()) -> Iterator[RunningServer]:
-    db = open_database(settings.database_url)
-    with db.write() as session:
-        try:
-            owner = accounts.get_account_by_name(session, "tester")
-        except NotFound:
-            owner = accounts.create_account(session, "tester", credits_usd=None, max_concurrent=10)
-        key = accounts.create_key(session, owner).secret
-    db.dispose()
+    """The app served by uvicorn on a loopback port."""
+    key = key_for_tester(settings)
     app = create_app(settings, background=background)
     with serve_in_thread(app, host=settings.host, port=settings.port):
         client = httpx.Client(base_url=settings.public_url, headers={"x-api-key": key}, timeout=30)

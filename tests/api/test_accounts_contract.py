@@ -18,8 +18,14 @@ def test_account_info_shows_balance_and_limits(api_server: RunningServer) -> Non
     with api_server.as_key(api_server.new_key("paying", credits_usd=2.5, max_concurrent=3)) as client:
         client.post("/api/v1/task", json=txt2audio(duration=20))
         info = client.get("/account/info").json()["data"]
-    assert info["account_name"] == "paying" and info["max_concurrent_task_count"] == 3
+    assert info["account_name"] == info["name"] == "paying" and info["max_concurrent_task_count"] == 3
+    assert info["account_id"] == info["id"] and info["plan"] == "credits"
     assert info["equivalent_in_usd"] == 2.5 - 0.01 and info["frozen_in_usd"] == 0.01
+    assert info["credit_pack_info"] == {
+        "used_credits": 0,
+        "available_credits": 2_500_000 - 10_000,
+        "total_credits": 2_500_000,
+    }
     assert set(info) >= {
         "account_id",
         "account_name",
@@ -88,6 +94,7 @@ def test_history_filters_by_model_and_time(api_server: RunningServer) -> None:
         return int(response.json()["data"]["total"])
 
     assert total(model="Qubico/ace-step") == 1 and total(model="Qubico/other") == 0
+    assert total(model="ace-step") == total(model="ace_step") == total(model="ACE-STEP") == 1
     assert total(start_time=created) == 1 and total(end_time="2000-01-01T00:00:00Z") == 0
     assert total(start_time="0", end_time="99999999999") == 1
 
@@ -106,7 +113,7 @@ def test_upload_returns_a_url_that_serves_the_file(api_server: RunningServer, wa
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["code"] == 200 and body["message"] == "success" and set(body["data"]) == {"url"}
-    served = httpx.get(body["data"]["url"])
+    served = api_server.client.get(body["data"]["url"])
     assert served.content == wav_bytes and served.headers["content-type"] == "audio/wav"
 
 
@@ -140,7 +147,7 @@ def test_rate_limit_answers_429_with_retry_after(tmp_path: Any, database_url: st
 
 
 def test_health_reports_api_and_database(api_server: RunningServer) -> None:
-    body = httpx.get(api_server.url + "/health").json()
+    body = api_server.anonymous().get("/health").json()
     assert body["code"] == 200
     assert body["data"]["api"] == {"status": "ok"} and body["data"]["database"]["status"] == "ok"
     assert body["data"]["workers"] == [] and body["data"]["ready"] is False

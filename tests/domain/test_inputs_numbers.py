@@ -159,6 +159,12 @@ def test_extension_fields_are_not_echoed_when_absent(task_type: str) -> None:
     assert command.seed is None
 
 
+@pytest.mark.parametrize(("name", "value"), [("seed", 7.0), ("infer_steps", 8.0)])
+def test_integer_fields_take_a_whole_float_as_json_schema_does(name: str, value: float) -> None:
+    echoed = parse(body(**{name: value})).echo[name]
+    assert echoed == value and type(echoed) is int
+
+
 def test_command_exposes_effective_output_format_and_seed() -> None:
     command = parse(body(output_format="FLAC", seed=123))
     assert command.output_format == "flac"
@@ -170,12 +176,12 @@ def test_command_exposes_effective_output_format_and_seed() -> None:
     [
         ("seed", -1, "must be between 0 and 9223372036854775807; got -1"),
         ("seed", 2**63, "got 9223372036854775808"),
-        ("seed", 1.0, "must be an integer; got 1.0"),
+        ("seed", 1.5, "must be an integer; got 1.5"),
         ("seed", "42", 'must be an integer; got "42"'),
         ("seed", True, "must be an integer; got true"),
         ("infer_steps", 0, "must be between 1 and 200; got 0"),
         ("infer_steps", 201, "got 201"),
-        ("infer_steps", 8.0, "must be an integer"),
+        ("infer_steps", 8.5, "must be an integer"),
         ("infer_steps", False, "must be an integer; got false"),
         ("guidance_scale", -0.1, "must be between 0 and 30; got -0.1"),
         ("guidance_scale", 30.5, "got 30.5"),

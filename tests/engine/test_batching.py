@@ -79,7 +79,7 @@ def test_cfg_batch_with_mixed_negative_prompts_matches_solo_runs(base_engine: Ac
 def test_incompatible_tasks_run_in_separate_batches_in_request_order(engine: AceStepEngine) -> None:
     requests = [
         request("txt2audio", seed=1, duration=1.0),
-        request("txt2audio", seed=2, duration=2.0),
+        request("txt2audio", seed=2, duration=11.0),
         request("txt2audio", seed=3, duration=1.0),
         request("txt2audio", seed=4, duration=1.0, infer_steps=4),
     ]
@@ -88,11 +88,21 @@ def test_incompatible_tasks_run_in_separate_batches_in_request_order(engine: Ace
     results = engine.generate(requests)
     assert [r.meta["seed"] for r in results] == [1, 2, 3, 4]
     assert [r.meta["batch_size"] for r in results] == [2, 1, 2, 1]
-    assert [r.audio.shape[1] for r in results] == [48_000, 96_000, 48_000, 48_000]
+    assert [r.audio.shape[1] for r in results] == [48_000, 528_000, 48_000, 48_000]
+
+
+def test_short_tasks_of_different_lengths_share_the_models_minimum_and_are_cut_each_to_its_own(
+    engine: AceStepEngine,
+) -> None:
+    requests = [request("txt2audio", seed=1, duration=1.0), request("txt2audio", seed=2, duration=2.5)]
+    assert engine.batch_key(requests[0]) == engine.batch_key(requests[1])
+    results = engine.generate(requests)
+    assert [r.meta["batch_size"] for r in results] == [2, 2]
+    assert [r.audio.shape[1] for r in results] == [48_000, 120_000]
 
 
 def test_batches_are_cut_at_max_batch_size(engine: AceStepEngine) -> None:
-    requests = [request("txt2audio", seed=s, duration=0.5) for s in range(6)]
+    requests = [request("txt2audio", seed=s, duration=1.0) for s in range(6)]
     results = engine.generate(requests)
     assert [r.meta["batch_size"] for r in results] == [4, 4, 4, 4, 2, 2]
 

@@ -7,7 +7,7 @@ import pytest
 
 from aceserve.domain.states import TaskType
 from aceserve.engine.engine import AceStepEngine
-from aceserve.engine.plan import text_condition
+from aceserve.engine.plan import MODEL_MIN_SECONDS, text_condition
 from aceserve.engine.types import SAMPLE_RATE, Audio, GenerationRequest
 from tests.engine.helpers import request
 
@@ -23,11 +23,20 @@ def _one(engine: AceStepEngine, req: GenerationRequest) -> Audio:
     return result.audio
 
 
-@pytest.mark.parametrize(("seconds", "samples"), [(2.0, 96_000), (1.23456, 59_259), (0.5, 24_000)])
+@pytest.mark.parametrize(("seconds", "samples"), [(2.0, 96_000), (1.23456, 59_259), (1.0, 48_000), (10.5, 504_000)])
 def test_txt2audio_is_exactly_the_duration(engine: AceStepEngine, seconds: float, samples: int) -> None:
     audio = _one(engine, request("txt2audio", duration=seconds))
     assert audio.shape == (2, samples)
     assert 0.5 < float(np.abs(audio).max()) <= 1.0  # normalized to -1 dBFS
+
+
+def test_txt2audio_below_the_models_minimum_is_the_start_of_a_minimum_length_render(engine: AceStepEngine) -> None:
+    short = _one(engine, request("txt2audio", seed=3, duration=3.0))
+    full = _one(engine, request("txt2audio", seed=3, duration=MODEL_MIN_SECONDS))
+    start = full[:, : short.shape[1]]
+    assert short.shape == (2, 144_000)
+    # the same render, cut exactly; each output is normalized to its own peak
+    np.testing.assert_allclose(short / np.abs(short).max(), start / np.abs(start).max(), atol=1e-5)
 
 
 def test_audio2audio_defaults_to_the_input_length(engine: AceStepEngine, source_audio: Audio) -> None:

@@ -18,14 +18,14 @@ AUDIO = noise_audio(1.0)
 @pytest.mark.parametrize(
     ("task", "fields", "message"),
     [
-        ("txt2audio", {"duration": 0.0}, "`duration` must be more than 0 and at most 600 seconds, got 0.0"),
+        ("txt2audio", {"duration": 0.0}, "`duration` must be from 1 to 600 seconds, got 0.0"),
         ("txt2audio", {"duration": 600.5}, "got 600.5"),
         ("txt2audio", {"duration": float("nan")}, "`duration`"),
         ("txt2audio", {"seed": -1}, "`seed` must be an integer"),
         ("txt2audio", {"seed": 2**64}, "`seed`"),
         ("txt2audio", {"infer_steps": 0}, "`infer_steps` must be an integer from 1 to 200, got 0"),
         ("txt2audio", {"infer_steps": 201}, "`infer_steps`"),
-        ("txt2audio", {"guidance_scale": -1.0}, "`guidance_scale` must be from 0 to 50, got -1.0"),
+        ("txt2audio", {"guidance_scale": -1.0}, "`guidance_scale` must be from 0 to 30, got -1.0"),
         ("audio2audio", {"audio": None}, "`style_audio` could not be decoded"),
         ("audio2audio", {"audio": AUDIO, "audio_cover_strength": 1.5}, "`audio_cover_strength` must be between 0"),
         ("audio2audio", {"audio": AUDIO, "duration": -3.0}, "`duration`"),

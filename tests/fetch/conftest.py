@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fetch.fetch_servers import LoopbackServer, TlsSetup, make_tls_setup
+from tests.fetch.fetch_servers import FetchServer
+from tests.loopback import TlsSetup, make_tls_setup, serving
 from tests.network_guard import guard_network
 
 
-def _serve(server: LoopbackServer) -> Iterator[LoopbackServer]:
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+@pytest.fixture
+def server() -> Iterator[FetchServer]:
+    with serving(FetchServer()) as running:
+        yield running
 
 
 @pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    yield from _serve(LoopbackServer())
-
-
-@pytest.fixture
-def tls_server(tmp_path: Path) -> Iterator[tuple[LoopbackServer, TlsSetup]]:
+def tls_server(tmp_path: Path) -> Iterator[tuple[FetchServer, TlsSetup]]:
     pytest.importorskip("cryptography")
     setup = make_tls_setup(tmp_path)
-    for running in _serve(LoopbackServer(tls=setup.server_context)):
+    with serving(FetchServer(tls=setup.server_context)) as running:
         yield running, setup
 
 

@@ -1,24 +1,23 @@
-"""Real HTTP(S) servers on loopback for the fetcher tests, and a resolver that records its calls.
+"""The fetcher tests' loopback server (``tests/loopback.py``) and its routes, and a resolver that records
+its calls.
 
 Test modules import these names from here (conftest.py is for fixtures only).
 """
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import socket
 import ssl
-import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from aceserve.fetch import IPAddress, is_public_address
+from tests.loopback import LoopbackServer
 
 LOOPBACK_SERVER = ipaddress.IPv4Address("127.0.0.1")
 
@@ -35,7 +34,7 @@ class Seen:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: LoopbackServer
+    server: FetchServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -119,86 +118,12 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(0.05)
 
 
-class LoopbackServer(ThreadingHTTPServer):
-    daemon_threads = True
+class FetchServer(LoopbackServer):
+    """The routes above on loopback, recording every request it sees."""
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        super().__init__((str(LOOPBACK_SERVER), 0), _Handler)
+        super().__init__(_Handler, tls)
         self.seen: list[Seen] = []
-        self.tls = tls
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, address = super().get_request()
-        if self.tls is not None:
-            sock = self.tls.wrap_socket(sock, server_side=True)
-        return sock, address
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
-            return  # the client hung up on purpose (size cap, timeout, refused certificate)
-        super().handle_error(request, client_address)
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    def url(self, path: str, host: str = "127.0.0.1", scheme: str = "http") -> str:
-        return f"{scheme}://{host}:{self.port}{path}"
-
-
-@dataclass
-class TlsSetup:
-    """A server context whose certificate (from a throwaway CA) is valid for public.test only."""
-
-    server_context: ssl.SSLContext
-    ca_file: Path
-    sni_seen: list[str | None] = field(default_factory=list)
-
-
-def make_tls_setup(directory: Path) -> TlsSetup:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    def name(common: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-    now = datetime.datetime.now(tz=datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    key = ec.generate_private_key(ec.SECP256R1())
-
-    def certificate(subject: str, public_key: Any, ca: bool) -> x509.Certificate:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name(subject))
-            .issuer_name(name("test CA"))
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if not ca:
-            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("public.test")]), critical=False)
-        return builder.sign(ca_key, hashes.SHA256())
-
-    ca_file = directory / "ca.pem"
-    ca_file.write_bytes(certificate("test CA", ca_key.public_key(), ca=True).public_bytes(serialization.Encoding.PEM))
-    chain = directory / "server.pem"
-    chain.write_bytes(
-        certificate("public.test", key.public_key(), ca=False).public_bytes(serialization.Encoding.PEM)
-        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(chain)
-    setup = TlsSetup(server_context=context, ca_file=ca_file)
-
-    def record_sni(_sock: ssl.SSLObject, server_name: str | None, _context: ssl.SSLContext) -> None:
-        setup.sni_seen.append(server_name)
-
-    context.sni_callback = record_sni  # type: ignore[assignment]
-    return setup
 
 
 class RecordingResolver:

@@ -9,7 +9,7 @@ import pytest
 
 from aceserve.domain.errors import TaskInputError
 from aceserve.fetch import FetchError, SafeFetcher
-from tests.fetch.fetch_servers import LoopbackServer, RecordingResolver, loopback_server_is_public
+from tests.fetch.fetch_servers import FetchServer, RecordingResolver, loopback_server_is_public
 
 
 def fetcher(**overrides: object) -> SafeFetcher:
@@ -37,7 +37,7 @@ def fetcher(**overrides: object) -> SafeFetcher:
     ],
 )
 def test_private_targets_are_refused_without_connecting(
-    server: LoopbackServer, connections: list[tuple[str, int]], host: str, address: str
+    server: FetchServer, connections: list[tuple[str, int]], host: str, address: str
 ) -> None:
     url = f"http://{host}:{server.port}/ok"
     with pytest.raises(FetchError) as raised:
@@ -73,7 +73,7 @@ def test_a_name_with_any_private_address_is_refused(connections: list[tuple[str,
     ],
 )
 def test_redirect_to_a_private_address_is_refused(
-    server: LoopbackServer, connections: list[tuple[str, int]], target: str
+    server: FetchServer, connections: list[tuple[str, int]], target: str
 ) -> None:
     target = target.format(port=server.port)
     resolver = RecordingResolver({"public.test": ["127.0.0.1"], "internal.test": ["10.1.2.3"]})
@@ -85,7 +85,7 @@ def test_redirect_to_a_private_address_is_refused(
     assert [seen.path for seen in server.seen] == ["/redirect"]
 
 
-def test_redirect_to_another_scheme_is_refused(server: LoopbackServer) -> None:
+def test_redirect_to_another_scheme_is_refused(server: FetchServer) -> None:
     resolver = RecordingResolver({"public.test": ["127.0.0.1"]})
     url = server.url("/redirect?to=file:///etc/passwd", host="public.test")
     with pytest.raises(FetchError, match=r"\(redirected to file:/+etc/passwd\) must use http or https$"):
@@ -93,7 +93,7 @@ def test_redirect_to_another_scheme_is_refused(server: LoopbackServer) -> None:
 
 
 def test_each_hop_is_resolved_exactly_once_and_connected_to_as_resolved(
-    server: LoopbackServer, connections: list[tuple[str, int]]
+    server: FetchServer, connections: list[tuple[str, int]]
 ) -> None:
     """DNS rebinding: a second lookup could answer 10.0.0.1; pinning means there is no second lookup."""
     answers = iter([["127.0.0.1"], ["10.0.0.1"], ["10.0.0.1"]])

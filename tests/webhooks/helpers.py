@@ -9,20 +9,20 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from aceserve.store.clock import new_uuid, opaque_id, utcnow
 from aceserve.store.db import Database
 from aceserve.store.models import Account, Task, WebhookDelivery
 from aceserve.webhooks.backoff import RetryPolicy
+from tests.loopback import LoopbackServer
 
 # Waits of a millisecond or two: retry tests run in real time without sleeping long.
 FAST_RETRIES = RetryPolicy(base_seconds=0.001, cap_seconds=0.002)
@@ -80,7 +80,7 @@ def insert_task(db: Database, account_id: str, *, endpoint: str, secret: str = "
                 status=status,
                 input={"duration": 30, "lyrics": "[inst]", "negative_style_prompt": "", "style_prompt": "rock"},
                 config={"service_mode": "", "webhook_config": {"endpoint": endpoint, "secret": secret}},
-                output={"audio_url": "http://127.0.0.1:8000/files/x.mp3"} if status == "completed" else None,
+                output={"audio_url": "/files/x.mp3"} if status == "completed" else None,
                 meta_extra={},
                 created_at=now,
                 updated_at=now,
@@ -175,23 +175,6 @@ class Received:
         return json.loads(self.body)
 
 
-class _LoopbackServer(ThreadingHTTPServer):
-    """Serves on 127.0.0.1, speaking TLS when given a server context."""
-
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
-        self.tls = tls
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, address = super().get_request()
-        if self.tls is not None:
-            sock = self.tls.wrap_socket(sock, server_side=True)
-        return sock, address
-
-
 class Receiver:
     """A real HTTP(S) server on 127.0.0.1 that records every request and answers from a script.
 
@@ -230,14 +213,11 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = _LoopbackServer(Handler, tls)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, name="webhook-receiver", daemon=True
-        )
+        self.server = LoopbackServer(Handler, tls)
 
     @property
     def port(self) -> int:
-        return int(self.server.server_address[1])
+        return self.server.port
 
     @property
     def url(self) -> str:
@@ -245,16 +225,14 @@ class Receiver:
 
     def url_at(self, host: str) -> str:
         """The hook's URL under another host name (or address form), same port and scheme."""
-        scheme = "https" if self.server.tls is not None else "http"
-        return f"{scheme}://{host}:{self.port}/hook"
+        return self.server.url("/hook", host=host)
 
     def start(self) -> Receiver:
-        self.thread.start()
+        self.server.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
     def script(self, *replies: Reply) -> None:
         with self._lock:

@@ -18,7 +18,8 @@ from aceserve.store.db import Database
 from aceserve.webhooks import check_endpoint_at_create
 from tests.api.server import make_settings, running_server
 from tests.api.test_tasks_contract import assert_error, txt2audio
-from tests.fetch.fetch_servers import RecordingResolver, loopback_server_is_public, make_tls_setup
+from tests.fetch.fetch_servers import RecordingResolver, loopback_server_is_public
+from tests.loopback import make_tls_setup
 from tests.network_guard import guard_network
 from tests.webhooks.conftest import SenderFactory
 from tests.webhooks.helpers import Receiver, insert_account, insert_delivery, insert_task, load_delivery

@@ -341,16 +341,18 @@ def test_delivery_never_modifies_the_tasks_table(
     assert snapshot() == before
 
 
-def test_an_event_enqueued_by_the_store_is_delivered_as_enqueued(
-    database: Database, receiver: Receiver, make_sender: SenderFactory
+def test_an_event_enqueued_by_the_store_is_delivered_with_absolute_file_urls(
+    database: Database, receiver: Receiver, make_sender: SenderFactory, settings: Settings
 ) -> None:
-    """End to end with the real outbox writer: the body is the rendered task object."""
+    """End to end with the real outbox writer: the body is the rendered task object, its file paths
+    (kept relative by the store) made absolute under the sender's public URL."""
     account_id, signing = insert_account(database)
     task_id = insert_task(database, account_id, endpoint=receiver.url, secret="abc")
     with database.write() as session:
         task = session.get(Task, task_id)
         assert task is not None
-        delivery = enqueue_task_event(session, task, "http://127.0.0.1:8000")
+        delivery = enqueue_task_event(session, task)
+        assert delivery is not None and delivery.payload["data"]["output"] == {"audio_url": "/files/x.mp3"}
         assert delivery is not None
         delivery_id = delivery.id
     make_sender().run_once()
@@ -359,4 +361,5 @@ def test_an_event_enqueued_by_the_store_is_delivered_as_enqueued(
     assert request.headers["webhook-id"] == delivery_id
     assert request.headers["x-webhook-secret"] == "abc"
     assert body["data"]["task_id"] == task_id and body["data"]["status"] == "completed"
+    assert body["data"]["output"] == {"audio_url": f"{settings.public_url}/files/x.mp3"}
     assert isinstance(body["timestamp"], int)

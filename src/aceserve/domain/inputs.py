@@ -11,7 +11,8 @@ Choices where the spec is silent (all **[ours]**):
   reported missing.
 - Strings are echoed exactly as given (not stripped); "non-empty" means non-blank.
 - Numbers are JSON numbers only (no bools, no numeric strings, no NaN/infinity) and are echoed as
-  given: ``30`` stays ``30``, ``30.0`` stays ``30.0``. Integer fields reject ``3.0``.
+  given: ``30`` stays ``30``, ``30.0`` stays ``30.0``. Integer fields take ``3.0`` as ``3``, as JSON
+  Schema does, and refuse ``3.5``.
 - A field and its alias may both be given only with equal values.
 - Unknown fields, in ``input`` or at the top level, are accepted and each is named, with the closest
   known field, in ``CreateTaskCommand.notes`` (the task's ``logs``); fields of another task type are

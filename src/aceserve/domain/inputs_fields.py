@@ -97,7 +97,10 @@ def read_number(
 
 
 def read_int(value: object, path: str, *, minimum: int, maximum: int) -> int:
-    """A JSON integer (``3``, not ``3.0``, ``"3"`` or ``true``) in ``[minimum, maximum]``."""
+    """A JSON integer in ``[minimum, maximum]``: ``3``, or ``3.0`` as JSON Schema counts it (returned as
+    ``3``); not ``3.5``, ``"3"`` or ``true``."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidInput(path, f"must be an integer; got {show(value)}")
     if not minimum <= value <= maximum:

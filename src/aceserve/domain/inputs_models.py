@@ -46,9 +46,13 @@ DEFAULT_EDIT_N_MAX = 1.0
 DEFAULT_RIGHT_EXTEND_SECONDS = 30
 MAX_WEBHOOK_SECRET_CHARS = 1024
 
-# An absolute http(s) URL with a host name or IPv4 address (the server also takes IPv6 literals).
+# An absolute http(s) URL with a host name or IPv4 address (the server also takes IPv6 literals), a
+# port from 1 to 65535, and no spaces or control characters.
+_URL_CHAR = r"[^\s\x00-\x1f\x7f]"
+_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 HTTP_URL_PATTERN = (
-    r"[Hh][Tt][Tt][Pp][Ss]?://(?:[^\s/?#@]+@)?[A-Za-z0-9][A-Za-z0-9.-]*(?::[1-9][0-9]{0,4})?(?:[/?#]\S*)?"
+    rf"[Hh][Tt][Tt][Pp][Ss]?://(?:[^\s\x00-\x1f\x7f/?#@\[\]]+@)?[A-Za-z0-9][A-Za-z0-9.-]*(?::{_PORT})?"
+    rf"(?:[/?#]{_URL_CHAR}*)?"
 )
 _DATA_URI_PATTERN = (
     r"[Dd][Aa][Tt][Aa]:(?:[Aa][Uu][Dd][Ii][Oo]/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*|application/octet-stream)"

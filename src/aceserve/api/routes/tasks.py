@@ -11,7 +11,6 @@ from aceserve.api import schemas
 from aceserve.api.body import read_json
 from aceserve.api.deps import AccountDep, ServicesDep
 from aceserve.api.envelope import success
-from aceserve.domain.errors import InvalidInput
 from aceserve.domain.inputs import parse_create_request
 from aceserve.domain.inputs_models import CreateTaskBody
 from aceserve.store import tasks as task_store
@@ -22,7 +21,12 @@ router = APIRouter(prefix="/api/v1", tags=["tasks"], dependencies=schemas.DOCUME
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", description="Repeat a create safely: the same key returns the original task."),
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Repeat a create safely: the same key returns the original task (1 to 255 characters).",
+    ),
 ]
 
 
@@ -50,8 +54,6 @@ async def create_task(
     request: Request, account: AccountDep, services: ServicesDep, idempotency_key: IdempotencyKey = None
 ) -> dict[str, Any]:
     body = await read_json(request)
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
-        raise InvalidInput("Idempotency-Key", "header must be 1 to 255 characters")
     command = parse_create_request(body, max_inline_audio_bytes=services.settings.max_input_audio_bytes)
     check_endpoint_at_create(command.webhook_endpoint, allow_private=services.settings.allow_private_webhooks)
     task = await run_in_threadpool(services.submitter.submit, account.id, command, idempotency_key=idempotency_key)

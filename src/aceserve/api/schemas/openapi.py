@@ -95,8 +95,9 @@ def install_openapi(app: FastAPI) -> None:
         if app.openapi_schema is None:
             document = generate()
             components = document.setdefault("components", {}).setdefault("schemas", {})
-            for name, schema in _BODY_COMPONENTS.items():
-                components.setdefault(name, schema)
+            # The models' own schemas, also where a response refers to the same model: FastAPI's copies
+            # pass through its OpenAPI model, which turns integer bounds into floats (2^63 - 1 rounds up).
+            components.update(_BODY_COMPONENTS)
         return app.openapi_schema or generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
