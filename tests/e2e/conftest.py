@@ -27,7 +27,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def serve_with_worker(data_dir: Path, database_url: str, model: Path, **overrides: Any) -> Any:
     settings = make_settings(
-        data_dir, database_url, model=str(model), device="cpu", allow_private_fetch=False, **overrides
+        data_dir, database_url, **{"model": str(model), "device": "cpu", "allow_private_fetch": False, **overrides}
     )
     worker = WorkerService(engine_factory(settings, str(model), "cpu"), "cpu")
     return running_server(settings, background=[worker, webhook_service()])

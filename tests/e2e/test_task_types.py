@@ -43,7 +43,7 @@ def test_txt2audio_completes_with_a_wav_of_the_requested_length(server: RunningS
     assert rate == 48_000 and data.shape == (480_000, 2)
     meta = task["meta"]
     assert meta["seed"] == 5 and meta["progress"] == 1.0
-    assert meta["usage"] == {"type": "llm", "frozen": 0, "consume": 10 * 5000}
+    assert meta["usage"] == {"type": "llm", "frozen": 0, "consume": 5000}  # 10 s at $0.0005/s, in 1e-6 USD
     assert meta["started_at"] != "0001-01-01T00:00:00Z" and meta["ended_at"] >= meta["started_at"]
 
 
@@ -53,7 +53,9 @@ def test_audio2audio_from_inline_base64_keeps_the_input_length(server: RunningSe
         create(server, "audio2audio", style_audio=base64.b64encode(tone_wav).decode(), style_prompt="piano cover"),
     )
     assert task["output"]["audio_url"].endswith(".mp3")
+    assert task["input"]["duration"] == 10.0  # the input's length, known at create
     assert abs(download_seconds(task["output"]["audio_url"]) - 10.0) < 0.1
+    assert task["meta"]["usage"]["consume"] == 5000
 
 
 def test_edit_of_an_uploaded_file_keeps_the_input_length(server: RunningServer, tone_wav: bytes) -> None:
@@ -92,16 +94,19 @@ def test_extend_chains_from_another_tasks_output(server: RunningServer) -> None:
         ),
     )
     assert abs(download_seconds(task["output"]["audio_url"]) - 15.0) < 0.01
-    assert task["meta"]["usage"]["consume"] == 15 * 5000
+    assert task["meta"]["usage"]["consume"] == 15 * 500
 
 
-def test_undecodable_input_fails_the_task_with_a_clear_message(server: RunningServer) -> None:
-    task_id = create(
-        server, "audio2audio", style_audio=base64.b64encode(b"this is not audio" * 100).decode(), style_prompt="x"
-    )
-    task = wait_for(server.client, task_id)
-    assert task["status"] == "failed" and "decode" in task["error"]["message"]
-    assert task["meta"]["usage"] == {"type": "llm", "frozen": 0, "consume": 0}
+def test_undecodable_inline_input_is_refused_at_create_naming_the_field(server: RunningServer) -> None:
+    body = {
+        "model": "Qubico/ace-step",
+        "task_type": "audio2audio",
+        "input": {"style_audio": base64.b64encode(b"this is not audio" * 100).decode(), "style_prompt": "x"},
+    }
+    response = server.client.post("/api/v1/task", json=body)
+    assert response.status_code == 400 and "`input.style_audio`" in response.json()["message"]
+    assert "decoded as audio" in response.json()["message"]
+    assert server.client.get("/account/active_tasks").json()["data"]["ace_step"]["active_tasks"] == 0
 
 
 def test_private_input_url_fails_the_task_saying_so(server: RunningServer) -> None:

@@ -56,7 +56,7 @@ class TaskSubmitter:
         stored = self._store_inline_audio(account_id, command, input_seconds)
         try:
             task_input = task_input.model_copy(update={name: file_path(record) for name, record in stored.items()})
-            estimate = billing.estimate(task_input, input_seconds)
+            estimate = billing.estimate(command.input, input_seconds)  # as given: says why it costs what it does
             price = self.settings.price_usd_per_second
             logs = list(command.notes)
             if not estimate.exact:

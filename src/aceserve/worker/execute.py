@@ -92,11 +92,11 @@ class BatchRunner:
             seed = secrets.randbelow(MAX_DRAWN_SEED) if task_input.seed is None else task_input.seed
             audio = self.inputs.audio_for(task_input)
             input_seconds = None if audio is None else audio.shape[-1] / SAMPLE_RATE
+            estimate = billing.estimate(task_input, input_seconds)
             resolved: dict[str, Any] = {}
             if isinstance(task_input, Audio2AudioInput) and task_input.duration is None and input_seconds is not None:
                 resolved["duration"] = round(input_seconds, 3)  # the echo shows the default once it is known
                 task_input = task_input.model_copy(update=resolved)
-            estimate = billing.estimate(task_input, input_seconds)
             price = self.settings.price_usd_per_second
             queue.start(
                 self.db,
