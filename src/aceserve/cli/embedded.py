@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+
+ASGIApp = Callable[..., Awaitable[Any]]
+"""An ASGI application, such as the one ``aceserve.api.create_app`` makes."""
 
 
 @contextmanager
-def serve_in_thread(app: FastAPI, *, host: str, port: int, start_timeout: float = 60.0) -> Iterator[None]:
+def serve_in_thread(app: ASGIApp, *, host: str, port: int, start_timeout: float = 60.0) -> Iterator[None]:
     """Serve ``app`` on ``host:port`` until the block ends; waits until it accepts connections."""
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
