@@ -1,3 +1,7 @@
+from typing import Any
+
+from aceserve.domain.states import TaskType
+from aceserve.store.clock import utcnow
 from aceserve.store.db import Database
 from aceserve.store.migrate import current_revision, upgrade
 
@@ -17,3 +21,53 @@ def test_models_and_migrations_agree(database: Database) -> None:
     with database.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_money_moves_to_the_usage_unit_and_every_balance_still_adds_up_from_the_ledger(database: Database) -> None:
+    """0003 turns amounts in 1e-7 USD into 1e-6 USD: $1 credited, a 12.345 s task consumed, a 20 s task
+    frozen. Balances, frozen amounts and task charges are summed again from the divided ledger."""
+    from alembic import command
+
+    from aceserve.store import accounts
+    from aceserve.store.migrate import alembic_config
+    from aceserve.store.models import Account, Task
+    from aceserve.store.tasks import create_task
+
+    config = alembic_config(database.engine)
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    with database.write() as session:
+        account = Account(
+            id="a1", name="old", balance_units=0, frozen_units=0, max_concurrent=5, plan="credits",
+            webhook_secret="whsec_x", created_at=utcnow(),
+        )  # fmt: skip
+        session.add(account)
+        session.flush()
+        account.balance_units = 10_000_000  # $1 in the old unit, with its ledger row
+        accounts._ledger(session, "a1", None, "credit", 10_000_000, 0, "initial credit")
+        done = create_task(session, "a1", draft(150_000), max_queued=10).task
+        accounts.settle(session, "a1", done.id, 150_000, 61_725)
+        done.frozen_units, done.consumed_units = 0, 61_725
+        waiting = create_task(session, "a1", draft(200_000), max_queued=10).task
+    upgrade(database.engine)
+    with database.read() as session:
+        account = session.get(Account, "a1")
+        assert account is not None
+        assert (account.balance_units, account.frozen_units) == (1_000_000 - 6_172 - 20_000, 20_000)
+        assert accounts.ledger_sums(session, "a1") == (account.balance_units, account.frozen_units)
+        finished, pending = session.get(Task, done.id), session.get(Task, waiting.id)
+        assert finished is not None and pending is not None
+        assert (finished.frozen_units, finished.consumed_units) == (0, 6_172)
+        assert (pending.frozen_units, pending.consumed_units) == (20_000, 0)
+
+
+def draft(frozen_units: int) -> Any:
+    from aceserve.store.tasks import TaskDraft
+
+    return TaskDraft(
+        task_type=TaskType.TXT2AUDIO,
+        input={"style_prompt": "x"},
+        config={"service_mode": "", "webhook_config": {"endpoint": "", "secret": ""}},
+        frozen_units=frozen_units,
+    )

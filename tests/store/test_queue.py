@@ -5,10 +5,13 @@ import time
 from collections import Counter
 
 import pytest
+from sqlalchemy.exc import StatementError
 
 from aceserve.domain.errors import StaleLease
+from aceserve.domain.states import TaskStatus
 from aceserve.store import queue
 from aceserve.store.db import Database
+from aceserve.store.models import Task
 from aceserve.store.tasks import cancel_task
 from tests.store.helpers import complete, make_account, make_task, reload
 
@@ -205,3 +208,12 @@ def test_a_requeued_task_shows_no_start_time(database: Database) -> None:
     queue.fail(database, lease, message="oom", retryable=True, max_attempts=3)
     again = reload(database, task.id)
     assert again.status == "pending" and again.started_at is None
+
+
+def test_task_states_are_a_closed_set_in_the_database_too(database: Database) -> None:
+    task = make_task(database, make_account(database))
+    assert reload(database, task.id).status is TaskStatus.PENDING  # read back as the enum
+    with pytest.raises(StatementError, match="cancelled"), database.write() as session:
+        row = session.get(Task, task.id)
+        assert row is not None
+        row.status = "cancelled"  # type: ignore[assignment]

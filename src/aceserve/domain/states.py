@@ -45,3 +45,21 @@ class OutputFormat(StrEnum):
     MP3 = "mp3"
     WAV = "wav"
     FLAC = "flac"
+
+
+class DeliveryState(StrEnum):
+    """A webhook delivery's state (``webhook_outbox.state``)."""
+
+    PENDING = "pending"  # waiting for its next attempt (or in flight while leased)
+    DELIVERED = "delivered"  # a 2xx was received
+    DEAD = "dead"  # given up: 410, retry window over, unsendable, or superseded
+
+
+class WorkerState(StrEnum):
+    """A worker's self-reported state (``workers.state``), shown by ``/health``."""
+
+    STARTING = "starting"  # loading the model
+    READY = "ready"  # idle, waiting for tasks
+    BUSY = "busy"  # running tasks
+    FAILED = "failed"  # could not load the model
+    STOPPED = "stopped"

@@ -4,6 +4,7 @@ the same transaction as the task change they belong to."""
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -11,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -22,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from aceserve.domain.states import DeliveryState, TaskStatus, TaskType, WorkerState
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -45,6 +49,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         from datetime import UTC
 
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def states(enum: type[StrEnum], length: int) -> Enum:
+    """A column holding one of ``enum``'s values: a plain VARCHAR in the database (no native enum, no
+    CHECK: adding a value needs no migration), the enum's member in Python, and an error on writing
+    anything else."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
 
 
 class Base(DeclarativeBase):
@@ -81,8 +99,8 @@ class Task(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
-    task_type: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    task_type: Mapped[TaskType] = mapped_column(states(TaskType, 16))
+    status: Mapped[TaskStatus] = mapped_column(states(TaskStatus, 16))
     input: Mapped[dict[str, Any]]
     config: Mapped[dict[str, Any]]
     output: Mapped[dict[str, Any] | None]
@@ -174,7 +192,7 @@ class WebhookDelivery(Base):
     secret: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[dict[str, Any]]
     terminal: Mapped[bool] = mapped_column(Boolean, default=False)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | dead
+    state: Mapped[DeliveryState] = mapped_column(states(DeliveryState, 16), default=DeliveryState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -202,7 +220,7 @@ class Worker(Base):
     id: Mapped[str] = mapped_column(String(80), primary_key=True)
     device: Mapped[str] = mapped_column(String(40))
     model: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(24))  # starting | ready | busy | failed | stopped
+    state: Mapped[WorkerState] = mapped_column(states(WorkerState, 24))
     detail: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]

@@ -21,26 +21,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from aceserve.domain.states import DeliveryState
 from aceserve.store.clock import utcnow
 from aceserve.store.db import Database
 from aceserve.store.models import Account, WebhookDelivery
 
+__all__ = ["DeliveryJob", "DeliveryState", "claim_due", "mark_delivered", "mark_failed", "next_due_at"]
+
 MAX_ERROR_CHARS = 2000
 SUPERSEDED_ERROR = "superseded: a later event of the same task exists"
-
-
-class DeliveryState(StrEnum):
-    """Closed set of ``webhook_outbox.state`` values."""
-
-    PENDING = "pending"  # waiting for its next attempt (or in flight while leased)
-    DELIVERED = "delivered"  # a 2xx was received
-    DEAD = "dead"  # given up: 410, retry window over, unsendable, or superseded
 
 
 @dataclass(frozen=True)
@@ -174,7 +168,7 @@ def next_due_at(db: Database) -> datetime | None:
     )
     with db.read() as session:
         value: datetime | None = session.scalar(
-            select(func.min(ready_at)).where(outbox.state == DeliveryState.PENDING.value)
+            select(func.min(ready_at)).where(outbox.state == DeliveryState.PENDING)
         )
         return value
 
@@ -187,7 +181,7 @@ def _finish(db: Database, delivery_id: str, owner: str, *, state: DeliveryState,
             .where(
                 outbox.id == delivery_id,
                 outbox.lease_owner == owner,
-                outbox.state == DeliveryState.PENDING.value,
+                outbox.state == DeliveryState.PENDING,
             )
             .values(state=state.value, lease_owner=None, lease_expires_at=None, **values)
             .execution_options(synchronize_session=False)
@@ -199,7 +193,7 @@ def _claimable(now: datetime) -> Any:
     """Pending, due, and not leased (or its lease ran out)."""
     outbox = WebhookDelivery
     return and_(
-        outbox.state == DeliveryState.PENDING.value,
+        outbox.state == DeliveryState.PENDING,
         outbox.next_attempt_at <= now,
         or_(outbox.lease_expires_at.is_(None), outbox.lease_expires_at <= now),
     )
@@ -218,7 +212,7 @@ def _held_back_by_earlier(now: datetime) -> Any:
     earlier = aliased(WebhookDelivery)
     return exists().where(
         earlier.task_id == WebhookDelivery.task_id,
-        earlier.state == DeliveryState.PENDING.value,
+        earlier.state == DeliveryState.PENDING,
         _created_before(earlier, WebhookDelivery),
         or_(earlier.attempts == 0, earlier.lease_expires_at > now),
     )
@@ -245,7 +239,7 @@ def _retire_superseded(session: Session, now: datetime) -> None:
             update(outbox)
             .where(outbox.id.in_(superseded))
             .values(
-                state=DeliveryState.DEAD.value,
+                state=DeliveryState.DEAD,
                 last_error=SUPERSEDED_ERROR,
                 lease_owner=None,
                 lease_expires_at=None,

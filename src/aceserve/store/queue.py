@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from aceserve.domain import billing
 from aceserve.domain.errors import StaleLease
-from aceserve.domain.states import TaskStatus
+from aceserve.domain.states import TaskStatus, TaskType
 from aceserve.store import accounts, tasks
 from aceserve.store.clock import utcnow
 from aceserve.store.db import Database
@@ -35,7 +35,7 @@ class Lease:
 
     task_id: str
     token: int
-    task_type: str
+    task_type: TaskType
     input: dict[str, Any]
     attempts: int
     account_id: str
@@ -64,7 +64,7 @@ def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1)
         now = utcnow()
         leases = []
         for task in tasks:
-            task.status = TaskStatus.PROCESSING.value
+            task.status = TaskStatus.PROCESSING
             task.attempts += 1
             task.lease_token += 1
             task.lease_owner = owner
@@ -177,7 +177,7 @@ def complete(
         accounts.settle(session, task.account_id, task.id, task.frozen_units, consumed)
         file.task_id = task.id
         session.add(file)
-        task.status = TaskStatus.COMPLETED.value
+        task.status = TaskStatus.COMPLETED
         task.output = output
         task.meta_extra = {**(task.meta_extra or {}), **meta}
         task.frozen_units = 0
@@ -238,7 +238,7 @@ def release(db: Database, lease: Lease) -> None:
 
 
 def _requeue(session: Session, task: Task) -> None:
-    task.status = TaskStatus.PENDING.value
+    task.status = TaskStatus.PENDING
     task.lease_token += 1  # fence off the old holder even before the next claim
     task.lease_owner = None
     task.lease_expires_at = None

@@ -62,7 +62,7 @@ class TaskSubmitter:
             if not estimate.exact:
                 logs.append(f"Frozen at create: {estimate.describe(price)}; the rest is frozen when it is known.")
             draft = tasks.TaskDraft(
-                task_type=command.task_type.value,
+                task_type=command.task_type,
                 input=task_input.echo(),
                 config=command.config_echo,
                 frozen_units=billing.freeze_units(estimate.seconds, price),

@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests
-from aceserve.domain.states import ACTIVE_STATUSES, TaskStatus
+from aceserve.domain.states import ACTIVE_STATUSES, TaskStatus, TaskType
 from aceserve.store import accounts
 from aceserve.store.clock import new_uuid, utcnow
 from aceserve.store.models import Account, StoredFile, Task
@@ -26,7 +26,7 @@ class TaskDraft:
     """A validated create request, ready to be stored: ``input`` is the typed input's echo and
     ``config`` the config's, with this server's files as relative paths."""
 
-    task_type: str
+    task_type: TaskType
     input: dict[str, Any]
     config: dict[str, Any]
     frozen_units: int
@@ -66,7 +66,7 @@ def create_task(session: Session, account_id: str, draft: TaskDraft, *, max_queu
         id=draft.task_id,
         account_id=account.id,
         task_type=draft.task_type,
-        status=status.value,
+        status=status,
         input=draft.input,
         config=draft.config,
         output=None,
@@ -168,7 +168,7 @@ def finish_failed(session: Session, task: Task, *, code: int, message: str, raw:
     """End a task as failed: release its credit, report it, and let a staged task take its slot."""
     now = utcnow()
     was_holding_slot = task.status in (TaskStatus.PENDING, TaskStatus.PROCESSING)
-    task.status = TaskStatus.FAILED.value
+    task.status = TaskStatus.FAILED
     task.error_code = code
     task.error_message = message
     task.error_raw = raw
@@ -204,7 +204,7 @@ def promote_staged(session: Session, account_id: str) -> list[Task]:
     ).all()
     now = utcnow()
     for task in staged:
-        task.status = TaskStatus.PENDING.value
+        task.status = TaskStatus.PENDING
         task.updated_at = now
         enqueue_task_event(session, task)
     if staged:

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from sqlalchemy import select
 
+from aceserve.domain.states import WorkerState
 from aceserve.store.clock import utcnow
 from aceserve.store.db import Database
 from aceserve.store.models import Worker
-
-
-class WorkerState(StrEnum):
-    STARTING = "starting"  # loading the model
-    READY = "ready"  # idle, waiting for tasks
-    BUSY = "busy"  # running tasks
-    FAILED = "failed"  # could not load the model
-    STOPPED = "stopped"
 
 
 def report(db: Database, worker_id: str, *, state: WorkerState, device: str, model: str, detail: str = "") -> None:
@@ -29,14 +20,14 @@ def report(db: Database, worker_id: str, *, state: WorkerState, device: str, mod
                     id=worker_id,
                     device=device,
                     model=model,
-                    state=state.value,
+                    state=state,
                     detail=detail,
                     started_at=now,
                     heartbeat_at=now,
                 )
             )
             return
-        row.state = state.value
+        row.state = state
         row.device = device
         row.model = model
         row.detail = detail
@@ -46,3 +37,5 @@ def report(db: Database, worker_id: str, *, state: WorkerState, device: str, mod
 def list_workers(db: Database) -> list[Worker]:
     with db.read() as session:
         return list(session.scalars(select(Worker).order_by(Worker.started_at)).all())
+
+__all__ = ["WorkerState", "list_workers", "report"]

@@ -51,7 +51,7 @@ def health(services: ServicesDep) -> JSONResponse:
 def worker_status(worker: Worker, heartbeat_seconds: float) -> dict[str, Any] | None:
     """A worker as /health shows it; None for one stopped over an hour ago."""
     now = utcnow()
-    state = worker.state
+    state: str = worker.state
     if state not in (WorkerState.STOPPED, WorkerState.FAILED) and now - worker.heartbeat_at > timedelta(
         seconds=max(30.0, 3 * heartbeat_seconds)
     ):
