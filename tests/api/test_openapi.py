@@ -16,7 +16,8 @@ from pydantic import TypeAdapter
 
 from aceserve.api import schemas
 from aceserve.domain import uploads
-from aceserve.domain.inputs_models import INPUT_MODELS, CreateTaskBody
+from aceserve.domain.inputs_body import CreateTaskBody
+from aceserve.domain.inputs_models import INPUT_MODELS
 from aceserve.domain.states import MODEL_NAME, TaskType
 from aceserve.domain.uploads import UploadRequest
 from tests.api.server import RunningServer, make_settings, serving

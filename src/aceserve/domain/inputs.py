@@ -38,6 +38,7 @@ from pydantic.fields import FieldInfo
 
 from aceserve.domain.errors import InvalidInput
 from aceserve.domain.inputs_audio import InlineAudio, read_audio
+from aceserve.domain.inputs_body import TaskConfig
 from aceserve.domain.inputs_fields import (
     format_number,
     read_choice,
@@ -49,15 +50,13 @@ from aceserve.domain.inputs_fields import (
     same_value,
     show,
 )
-from aceserve.domain.inputs_models import (
+from aceserve.domain.inputs_models import INPUT_MODELS, TaskInput
+from aceserve.domain.inputs_schema import (
     AUDIO_SOURCE,
-    INPUT_MODELS,
     NON_BLANK,
     EchoOnlyKind,
     HeaderValueKind,
     Number,
-    TaskConfig,
-    TaskInput,
     WebhookUrlKind,
     field_extra,
 )

@@ -1,15 +1,16 @@
 """The one definition of a task's input: a frozen, typed model per task type (spec §3.1).
 
-Every field is declared here once, with ``field(...)``: its type, bounds, default, description,
-aliases and whether the echo shows it always (PiAPI's fields, defaults filled) or only when given
-([ext] fields). Everything else follows from these models:
+Every field is declared here once, with ``field(...)`` (``domain/inputs_schema.py``): its type, bounds,
+default, description, aliases and whether the echo shows it always (PiAPI's fields, defaults filled)
+or only when given ([ext] fields). Everything else follows from these models:
 
 - ``parse_create_request`` (``domain/inputs.py``) checks a request field by field against them, with
   messages that name the field, the rule and the value, and returns the model;
 - the stored ``input`` of a task is the model's echo (``TaskInput.echo``);
 - the worker loads the stored echo back with ``model_validate`` and maps it onto the engine's
   ``GenerationRequest`` by field name (``worker/request.py``);
-- the OpenAPI request schemas are these models' JSON schemas (``CreateTaskBody``).
+- the OpenAPI request schemas are these models' JSON schemas (``CreateTaskBody`` in
+  ``domain/inputs_body.py`` puts them in the create body beside the config).
 
 Adding a field: declare it on the task type's model (or on ``TaskInput`` for every task type), and
 give ``engine.types.GenerationRequest`` a field of the same name when the engine uses it.
@@ -17,21 +18,26 @@ give ``engine.types.GenerationRequest`` a field of the same name when the engine
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_core import PydanticUndefined
+from pydantic import Field, model_validator
 
 from aceserve.domain.errors import InvalidInput
-from aceserve.domain.inputs_fields import MAX_URL_CHARS, format_number
+from aceserve.domain.inputs_fields import format_number
+from aceserve.domain.inputs_schema import (
+    AUDIO_SOURCE,
+    AUDIO_SOURCE_PATTERN,
+    NON_BLANK,
+    AudioSource,
+    EchoOnlyKind,
+    Number,
+    WireModel,
+    field,
+    field_extra,
+)
 from aceserve.domain.limits import MAX_OUTPUT_SECONDS
-from aceserve.domain.states import MODEL_NAME, OutputFormat, TaskType
+from aceserve.domain.states import OutputFormat, TaskType
 
-NON_BLANK = r"\S"
 MAX_PROMPT_CHARS = 1000
 MAX_LYRICS_CHARS = 10_000
 DEFAULT_LYRICS = "[inst]"
@@ -44,158 +50,6 @@ DEFAULT_COVER_STRENGTH = 1.0
 DEFAULT_EDIT_N_MIN = 0.6  # ACE-Step v1's "only lyrics" edit preset
 DEFAULT_EDIT_N_MAX = 1.0
 DEFAULT_RIGHT_EXTEND_SECONDS = 30
-MAX_WEBHOOK_SECRET_CHARS = 1024
-
-# An absolute http(s) URL with a host name or IPv4 address (the server also takes IPv6 literals), a
-# port from 1 to 65535, and no spaces or control characters.
-_URL_CHAR = r"[^\s\x00-\x1f\x7f]"
-_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
-HTTP_URL_PATTERN = (
-    rf"[Hh][Tt][Tt][Pp][Ss]?://(?:[^\s\x00-\x1f\x7f/?#@\[\]]+@)?[A-Za-z0-9][A-Za-z0-9.-]*(?::{_PORT})?"
-    rf"(?:[/?#]{_URL_CHAR}*)?"
-)
-_DATA_URI_PATTERN = (
-    r"[Dd][Aa][Tt][Aa]:(?:[Aa][Uu][Dd][Ii][Oo]/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*|application/octet-stream)"
-    r"(?:;[^,;]*)*;[Bb][Aa][Ss][Ee]64,[\sA-Za-z0-9+/_-]*=*\s*"
-)
-_BASE64_PATTERN = r"\s*[A-Za-z0-9+/_-][\sA-Za-z0-9+/_-]*=*\s*"
-AUDIO_SOURCE_PATTERN = f"^(?:{HTTP_URL_PATTERN}|{_DATA_URI_PATTERN}|{_BASE64_PATTERN})$"
-# Printable ASCII without surrounding spaces: it is sent as an HTTP header.
-HEADER_VALUE_PATTERN = r"^(?:[!-~](?:[ -~]*[!-~])?)?$"
-
-Number = int | float
-"""A JSON number: echoed as given (``30`` stays ``30``, ``30.0`` stays ``30.0``)."""
-
-Echo = Literal["always", "given"]
-
-
-# --- Field kinds that need more than a type and bounds ---------------------------------------------
-
-
-@dataclass(frozen=True)
-class AudioSourceKind:
-    """An audio input: an http(s) URL, a ``data:`` URI or raw base64 (decoded at create)."""
-
-
-@dataclass(frozen=True)
-class WebhookUrlKind:
-    """``""`` or an absolute http(s) URL."""
-
-
-@dataclass(frozen=True)
-class HeaderValueKind:
-    """Printable ASCII without surrounding spaces (sent verbatim as an HTTP header)."""
-
-
-@dataclass(frozen=True)
-class EchoOnlyKind:
-    """A field this task type does not use but echoes as its default; a given value is ignored."""
-
-
-AUDIO_SOURCE = AudioSourceKind()
-AudioSource = Annotated[str, AUDIO_SOURCE]
-
-
-def field(
-    default: Any = PydanticUndefined,
-    *,
-    description: str,
-    echo: Echo = "always",
-    aliases: Sequence[str] = (),
-    unit: str = "",
-    any_case: type[StrEnum] | None = None,
-    schema_pattern: str | None = None,
-    examples: Sequence[Any] | None = None,
-    **constraints: Any,
-) -> Any:
-    """A field of a task input model: its description, bounds and default, and how it is read and echoed.
-
-    ``echo="given"`` marks an [ext] field: the echo shows it only when the client gave it.
-    ``aliases`` are other names accepted on input (the echo uses the field's name). ``unit`` words
-    range messages ("between 1 and 600 seconds"). ``any_case`` accepts an enum value in any letter
-    case and lowercases it. ``schema_pattern`` documents a rule that the field's reader checks
-    (the value stored may then differ: an inline audio field holds its stored file's path).
-    """
-    extra: dict[str, Any] = {}
-    notes = []
-    if aliases:
-        extra["x-aliases"] = list(aliases)
-        notes.append("Alias on input: " + ", ".join(f"`{alias}`" for alias in aliases) + ".")
-    if unit:
-        extra["x-unit"] = unit
-    if echo == "given":
-        extra["x-echo"] = "when-given"
-    if any_case is not None:
-        blind = "|".join(
-            "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in m) for m in any_case
-        )
-        extra["x-any-case"] = f"^(?:{blind})$"
-    if schema_pattern is not None:
-        extra["pattern"] = schema_pattern
-    text = " ".join([description, *notes])
-    return Field(
-        default,
-        description=text,
-        json_schema_extra=extra or None,
-        examples=list(examples) if examples is not None else None,
-        **constraints,
-    )
-
-
-def field_extra(info: Any) -> dict[str, Any]:
-    """The aceserve keys (``x-aliases``, ``x-echo`` …) of a model field."""
-    extra = info.json_schema_extra
-    return extra if isinstance(extra, dict) else {}
-
-
-# --- JSON schema polish ----------------------------------------------------------------------------
-
-_BOUND_KEYWORDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
-_INT_OR_NUMBER = [{"type": "integer"}, {"type": "number"}]
-
-
-_ANNOTATIONS = {"title", "description", "default", "examples"}
-
-
-def _tidy_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
-    """Make each property's schema say exactly what the parser takes, in plain JSON Schema.
-
-    ``int | float`` becomes one ``number`` with ``minimum``/``maximum`` (pydantic writes a union with
-    raw ``ge``/``le`` keys); a field that takes any letter case also matches a case-blind pattern;
-    an optional field also takes ``null`` (the parser reads a null as an absent field).
-    """
-    required = set(schema.get("required", []))
-    for name, prop in schema.get("properties", {}).items():
-        for node in [prop, *prop.get("anyOf", [])]:
-            if node.get("anyOf") == _INT_OR_NUMBER:
-                del node["anyOf"]
-                node["type"] = "number"
-            for raw, keyword in _BOUND_KEYWORDS.items():
-                if raw in node:
-                    node[keyword] = node.pop(raw)
-        branches = prop.pop("anyOf", None)
-        if branches is None:
-            core = [key for key in prop if key not in _ANNOTATIONS and not key.startswith("x-")]
-            branches = [{key: prop.pop(key) for key in core}]
-        if any_case := prop.get("x-any-case"):
-            branches.insert(1, {"type": "string", "pattern": any_case})
-        if name not in required and {"type": "null"} not in branches:
-            branches.append({"type": "null"})
-        if len(branches) == 1:
-            prop.update(branches[0])
-        else:
-            prop["anyOf"] = branches
-    if issubclass(model, TaskInput) and "properties" in schema:  # the task type's own fields first
-        common = set(TaskInput.model_fields)
-        order = sorted(schema["properties"], key=lambda name: name in common)
-        schema["properties"] = {name: schema["properties"][name] for name in order}
-
-
-class WireModel(BaseModel):
-    """Frozen, strict, unknown keys ignored (the parser names them in the task's logs)."""
-
-    model_config = ConfigDict(frozen=True, strict=True, extra="ignore", json_schema_extra=_tidy_schema)
-
 
 # --- Inputs per task type (spec §3.1) --------------------------------------------------------------
 
@@ -204,6 +58,7 @@ class TaskInput(WireModel):
     """Fields every task type takes ([ext]). A JSON null counts as an absent field."""
 
     task_type: ClassVar[TaskType]
+    shown_last: ClassVar[frozenset[str]] = frozenset({"seed", "infer_steps", "guidance_scale", "output_format"})
 
     seed: int | None = field(
         None,
@@ -430,78 +285,3 @@ AUDIO_FIELDS = frozenset(
 def load_input(task_type: TaskType | str, stored: dict[str, Any]) -> TaskInput:
     """A task's stored echo back as its typed model (the worker's view of the task)."""
     return INPUT_MODELS[TaskType(task_type)].model_validate(stored, strict=False)
-
-
-# --- The rest of the create body (spec §3) ----------------------------------------------------------
-
-
-class ServiceMode(StrEnum):
-    """PiAPI's pool choice; echoed back, no other effect here."""
-
-    DEFAULT = ""
-    PUBLIC = "public"
-    PRIVATE = "private"
-
-
-class WebhookConfig(WireModel):
-    endpoint: Annotated[str, WebhookUrlKind()] = field(
-        "",
-        max_length=MAX_URL_CHARS,
-        schema_pattern=f"^(?:{HTTP_URL_PATTERN})?$",
-        description='`""` (no webhooks) or an absolute http(s) URL that receives the task on every status change. '
-        "Public addresses only: a private IP literal or `localhost` is refused unless the server allows it.",
-        examples=["https://example.com/hooks/ace-step"],
-    )
-    secret: Annotated[str, HeaderValueKind()] = field(
-        "",
-        max_length=MAX_WEBHOOK_SECRET_CHARS,
-        pattern=HEADER_VALUE_PATTERN,
-        description="Sent verbatim in the `x-webhook-secret` header: printable ASCII, no surrounding spaces.",
-        examples=["my-webhook-secret"],
-    )
-
-
-class TaskConfig(WireModel):
-    service_mode: ServiceMode = field(ServiceMode.DEFAULT, description="Echoed back; no other effect here.")
-    webhook_config: WebhookConfig = Field(default_factory=WebhookConfig)
-
-
-class _CreateBody(WireModel):
-    model: Literal["Qubico/ace-step"] = Field(description=f"Always `{MODEL_NAME}`.")
-    config: TaskConfig | None = Field(None, description="Optional; defaults as shown.")
-
-
-class CreateTxt2Audio(_CreateBody):
-    """Create a `txt2audio` task."""
-
-    task_type: Literal[TaskType.TXT2AUDIO]
-    input: Txt2AudioInput
-
-
-class CreateAudio2Audio(_CreateBody):
-    """Create an `audio2audio` task."""
-
-    task_type: Literal[TaskType.AUDIO2AUDIO]
-    input: Audio2AudioInput
-
-
-class CreateEdit(_CreateBody):
-    """Create an `edit` task."""
-
-    task_type: Literal[TaskType.EDIT]
-    input: EditInput
-
-
-class CreateExtend(_CreateBody):
-    """Create an `extend` task."""
-
-    task_type: Literal[TaskType.EXTEND]
-    input: ExtendInput
-
-
-CreateTaskBody = Annotated[
-    CreateTxt2Audio | CreateAudio2Audio | CreateEdit | CreateExtend,
-    Field(discriminator="task_type"),
-]
-"""Body of ``POST /api/v1/task``: ``input`` is the model of ``task_type``. Unknown fields are accepted and
-named in the task's ``logs``."""

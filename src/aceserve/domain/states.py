@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 MODEL_NAME = "Qubico/ace-step"
 MODEL_NAMES = frozenset({"qubico/ace-step", "ace-step", "ace_step"})
@@ -37,6 +38,10 @@ class TaskStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (TaskStatus.STAGED, TaskStatus.PENDING, TaskStatus.PROCESSING)
+
+
+AudioType = Literal["mp3", "wav", "flac", "ogg", "m4a"]
+"""Audio file types recognised from their bytes (``media.sniff_audio_type``): the upload extensions."""
 
 
 class OutputFormat(StrEnum):

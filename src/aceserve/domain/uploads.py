@@ -8,18 +8,19 @@ named type is checked where they are stored (``store/uploads.py``, which can sni
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from pydantic import Field
 
 from aceserve.domain.errors import InvalidInput
 from aceserve.domain.inputs_audio import decode_inline
 from aceserve.domain.inputs_fields import any_case_pattern, show
-from aceserve.domain.inputs_models import WireModel
+from aceserve.domain.inputs_schema import WireModel
+from aceserve.domain.states import AudioType
 
 MAX_UPLOAD_BYTES: Final = 10 * 1024 * 1024
 MAX_FILE_NAME: Final = 128
-UPLOAD_EXTENSIONS: Final = ("mp3", "wav", "flac", "ogg", "m4a")
+UPLOAD_EXTENSIONS: Final[tuple[str, ...]] = get_args(AudioType)
 # Accepted data URI types per extension (browsers and tools disagree on the names).
 MIME_ALIASES: Final[dict[str, frozenset[str]]] = {
     "mp3": frozenset({"audio/mpeg", "audio/mp3", "audio/mpeg3", "audio/x-mpeg-3"}),

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from aceserve.domain.limits import CHANNELS, SAMPLE_RATE
+
 SILENCE_FRAMES = 15_000  # frames of the condition encoder's silence latent (600 s at 25 Hz)
 
 
@@ -119,8 +121,8 @@ def build_pipeline(dims: Dims, tokenizer: Any, *, variant: str = "turbo", seed: 
         channel_multiples=list(dims.vae_multiples),
         decoder_channels=dims.vae_decoder_channels,
         decoder_input_channels=dims.latent_channels,
-        audio_channels=2,
-        sampling_rate=48_000,
+        audio_channels=CHANNELS,
+        sampling_rate=SAMPLE_RATE,
     )
     torch.manual_seed(seed + 1)
     text_encoder: Any = Qwen3Model(

@@ -3,21 +3,18 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from aceserve.domain.limits import CHANNELS, SAMPLE_RATE
-from aceserve.domain.states import OutputFormat
+from aceserve.domain.states import AudioType, OutputFormat
 
 __all__ = ["CHANNELS", "CONTENT_TYPES", "SAMPLE_RATE", "Audio", "AudioType", "OutputFormat"]
 
 Audio = npt.NDArray[np.float32]
 """Float32 samples shaped ``(channels, samples)``; decoded audio is always ``(2, n)`` at 48 kHz."""
-
-AudioType = Literal["mp3", "wav", "flac", "ogg", "m4a"]
-"""File types recognised by :func:`aceserve.media.sniff_audio_type` (the upload extensions)."""
 
 CONTENT_TYPES: Final[dict[str, str]] = {
     "mp3": "audio/mpeg",

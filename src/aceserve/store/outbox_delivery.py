@@ -167,9 +167,7 @@ def next_due_at(db: Database) -> datetime | None:
         else_=outbox.next_attempt_at,
     )
     with db.read() as session:
-        value: datetime | None = session.scalar(
-            select(func.min(ready_at)).where(outbox.state == DeliveryState.PENDING)
-        )
+        value: datetime | None = session.scalar(select(func.min(ready_at)).where(outbox.state == DeliveryState.PENDING))
         return value
 
 

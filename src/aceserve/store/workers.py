@@ -38,4 +38,5 @@ def list_workers(db: Database) -> list[Worker]:
     with db.read() as session:
         return list(session.scalars(select(Worker).order_by(Worker.started_at)).all())
 
+
 __all__ = ["WorkerState", "list_workers", "report"]

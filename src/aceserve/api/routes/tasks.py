@@ -12,7 +12,7 @@ from aceserve.api.body import read_json
 from aceserve.api.deps import AccountDep, ServicesDep
 from aceserve.api.envelope import success
 from aceserve.domain.inputs import parse_create_request
-from aceserve.domain.inputs_models import CreateTaskBody
+from aceserve.domain.inputs_body import CreateTaskBody
 from aceserve.store import tasks as task_store
 from aceserve.store.render import absolute_urls, render_task
 from aceserve.webhooks import check_endpoint_at_create

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from aceserve.api.schemas.common import UNSET_TIME, UUID4
-from aceserve.domain.inputs_models import AnyTaskInput, TaskConfig
+from aceserve.domain.inputs_body import TaskConfig
+from aceserve.domain.inputs_models import AnyTaskInput
 from aceserve.domain.states import TaskStatus, TaskType
 
 # --- The task object (spec §4) ----------------------------------------------------------------------
