@@ -5,7 +5,6 @@ that makes a model's schema say exactly what the parser (``domain/inputs.py``) t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,6 +12,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import PydanticUndefined
+
+from aceserve.domain.inputs_fields import any_case_pattern
 
 NON_BLANK = r"\S"
 # An absolute http(s) URL with a host name or IPv4 address (the server also takes IPv6 literals), a
@@ -95,10 +96,7 @@ def field(
     if echo == "given":
         extra["x-echo"] = "when-given"
     if any_case is not None:
-        blind = "|".join(
-            "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in m) for m in any_case
-        )
-        extra["x-any-case"] = f"^(?:{blind})$"
+        extra["x-any-case"] = f"^{any_case_pattern(member.value for member in any_case)}$"
     if schema_pattern is not None:
         extra["pattern"] = schema_pattern
     text = " ".join([description, *notes])
