@@ -20,8 +20,10 @@ import aceserve.api.schemas.openapi
 import aceserve.api.schemas.resources
 import aceserve.api.schemas.task  # noqa: F401 - the modules whose models are checked
 from aceserve.domain import inputs_models
+from aceserve.domain.errors import InvalidInput
 from aceserve.domain.inputs import parse_create_request
 from aceserve.domain.inputs_models import INPUT_MODELS, TaskInput, load_input
+from aceserve.domain.inputs_schema import field
 from aceserve.domain.states import TaskType
 from aceserve.engine import plan
 from aceserve.worker import execute
@@ -98,3 +100,26 @@ def test_the_copies_that_drifted_are_gone() -> None:
         for value in vars(module).values():
             if inspect.isclass(value) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
                 assert "style_prompt" not in value.model_fields, f"{value.__name__} copies a task input"
+
+
+def test_a_new_field_declared_once_is_documented_read_aliased_and_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a later field (a planner's ``bpm``) costs: one declaration, and everything else follows."""
+
+    class WithBpm(inputs_models.Txt2AudioInput):
+        bpm: int | None = field(
+            None, ge=30, le=300, echo="given", aliases=("tempo",), description="[ext] Beats per minute."
+        )
+
+    monkeypatch.setitem(INPUT_MODELS, TaskType.TXT2AUDIO, WithBpm)
+    documented = WithBpm.model_json_schema()["properties"]["bpm"]
+    assert documented["anyOf"][0] == {"type": "integer", "minimum": 30, "maximum": 300}
+    assert documented["x-aliases"] == ["tempo"] and documented["description"].startswith("[ext] Beats per minute.")
+
+    def parse(**fields: Any) -> TaskInput:
+        body = {"model": "Qubico/ace-step", "task_type": "txt2audio", "input": {"style_prompt": "x", **fields}}
+        return parse_create_request(body).input
+
+    assert parse(tempo=120).echo()["bpm"] == 120 and "bpm" not in parse().echo()
+    with pytest.raises(InvalidInput, match=r"`input.bpm` must be between 30 and 300; got 10"):
+        parse(bpm=10)
+    assert "bpm" not in ENGINE_FIELDS | WORKER_FIELDS  # the engine has no such field yet: the check above says so

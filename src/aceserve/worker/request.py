@@ -1,7 +1,7 @@
 """A task's typed input to the engine's request, in one function.
 
 Fields map onto ``GenerationRequest`` by name, so a field declared on an input model reaches the
-engine as soon as ``GenerationRequest`` has a field of that name; ``tests/worker/test_request.py``
+engine as soon as ``GenerationRequest`` has a field of that name; ``tests/test_one_input_definition.py``
 checks that every input field is either mapped or one the worker handles itself.
 """
 
