@@ -60,7 +60,10 @@ class TaskError(BaseModel):
     """`code` 0 and empty strings unless the task failed."""
 
     model_config = ConfigDict(extra="forbid")
-    code: int = Field(description="0; or 400 bad input, 500 infrastructure, 499 cancelled by the client.")
+    code: int = Field(
+        description="0; or 400 bad input, 402 credit short of what the input turned out to need (a URL's audio), "
+        "499 cancelled by the client, 500 infrastructure."
+    )
     raw_message: str
     message: str = Field(description='Why it failed; a cancelled task says "Task was cancelled by the client."')
     detail: None
