@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.server import RunningServer, make_settings, running_server, serving
+from tests.audio import tone_wav
 
 
 @pytest.fixture
@@ -25,13 +26,4 @@ def live_server(tmp_path: Path, database_url: str) -> Iterator[RunningServer]:
 @pytest.fixture(scope="session")
 def wav_bytes() -> bytes:
     """One second of a 440 Hz stereo tone as a 16-bit WAV file."""
-    import io
-
-    import numpy as np
-    import soundfile
-
-    t = np.arange(48_000) / 48_000
-    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.stack([tone, tone], axis=1), 48_000, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+    return tone_wav(1.0, freq=440.0)

@@ -5,27 +5,17 @@ history's model filter. The worker's side of the URL estimate is in ``tests/e2e/
 from __future__ import annotations
 
 import base64
-import io
 from typing import Any
 
-import numpy as np
 import pytest
-import soundfile
 
 from aceserve.domain.billing import URL_AUDIO_ESTIMATE_SECONDS
 from aceserve.store import queue
 from aceserve.store.db import Database
 from tests.api.server import RunningServer
 from tests.api.test_tasks_contract import assert_error, txt2audio
+from tests.audio import tone_wav
 from tests.store.helpers import complete
-
-
-def wav(seconds: float) -> bytes:
-    t = np.arange(round(seconds * 48_000)) / 48_000
-    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.stack([tone, tone], axis=1), 48_000, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
 
 
 def create(client: Any, task_type: str, **fields: Any) -> Any:
@@ -53,7 +43,7 @@ def test_ten_seconds_of_audio_freeze_and_consume_5000(api_server: RunningServer)
 
 
 def test_inline_audio_freezes_its_own_length_not_the_maximum(api_server: RunningServer) -> None:
-    audio = base64.b64encode(wav(12)).decode()
+    audio = base64.b64encode(tone_wav(12)).decode()
     with api_server.as_key(api_server.new_key("dime", credits_usd=0.10)) as client:
         response = create(client, "audio2audio", style_audio=audio, style_prompt="jazz")
         assert response.status_code == 200, response.text
@@ -64,7 +54,7 @@ def test_inline_audio_freezes_its_own_length_not_the_maximum(api_server: Running
 
 def test_uploaded_and_own_output_files_freeze_their_recorded_length(api_server: RunningServer) -> None:
     upload = api_server.client.post(
-        "/api/ephemeral_resource", json={"file_name": "take.wav", "file_data": base64.b64encode(wav(7.5)).decode()}
+        "/api/ephemeral_resource", json={"file_name": "take.wav", "file_data": base64.b64encode(tone_wav(7.5)).decode()}
     )
     url = upload.json()["data"]["url"]
     edit = create(api_server.client, "edit", audio=url, style_prompt="pop", edit_style_prompt="rock").json()["data"]
@@ -84,7 +74,7 @@ def test_a_url_input_freezes_a_documented_estimate_and_says_so(api_server: Runni
 
 
 def test_a_402_says_what_was_estimated_and_why(api_server: RunningServer) -> None:
-    audio = base64.b64encode(wav(12)).decode()
+    audio = base64.b64encode(tone_wav(12)).decode()
     with api_server.as_key(api_server.new_key("penny", credits_usd=0.001)) as client:
         response = create(client, "audio2audio", style_audio=audio, style_prompt="jazz")
         balance = client.get("/account/info").json()["data"]["equivalent_in_usd"]
@@ -120,7 +110,9 @@ def test_txt2audio_echoes_an_empty_style_audio(api_server: RunningServer) -> Non
 
 
 def test_audio2audio_echoes_its_duration(api_server: RunningServer) -> None:
-    given = create(api_server.client, "audio2audio", style_audio=base64.b64encode(wav(3)).decode(), style_prompt="x")
+    given = create(
+        api_server.client, "audio2audio", style_audio=base64.b64encode(tone_wav(3)).decode(), style_prompt="x"
+    )
     chosen = create(
         api_server.client, "audio2audio", style_audio="https://a.example/x.mp3", style_prompt="x", duration=5
     )

@@ -14,6 +14,7 @@ from aceserve.cli.background import WorkerService, webhook_service
 from aceserve.cli.running import engine_factory
 from aceserve.engine.tiny import make_tiny_checkpoint
 from tests.api.server import RunningServer, make_settings, running_server
+from tests.audio import tone_wav
 
 TERMINAL = ("completed", "failed")
 
@@ -53,15 +54,6 @@ def wait_for(
 
 
 @pytest.fixture(scope="session")
-def tone_wav() -> bytes:
+def ten_second_wav() -> bytes:
     """Ten seconds of a stereo tone as WAV: input audio for audio tasks."""
-    import io
-
-    import numpy as np
-    import soundfile
-
-    t = np.arange(10 * 48_000) / 48_000
-    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.stack([tone, 0.5 * tone], axis=1), 48_000, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+    return tone_wav(10.0, right=0.5)

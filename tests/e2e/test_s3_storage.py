@@ -21,18 +21,19 @@ def test_tasks_run_with_files_in_s3(
     tiny_model: Path,
     s3_endpoint: str,  # noqa: F811
     aws_env: None,  # noqa: F811
-    tone_wav: bytes,
+    ten_second_wav: bytes,
 ) -> None:
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
     with serve_with_worker(
         tmp_path / "d", database_url, tiny_model, storage_url=f"s3://{BUCKET}/{prefix}", s3_endpoint_url=s3_endpoint
     ) as server:
         upload = server.client.post(
-            "/api/ephemeral_resource", json={"file_name": "in.wav", "file_data": base64.b64encode(tone_wav).decode()}
+            "/api/ephemeral_resource",
+            json={"file_name": "in.wav", "file_data": base64.b64encode(ten_second_wav).decode()},
         )
         assert upload.status_code == 200, upload.text
         source = upload.json()["data"]["url"]
-        assert httpx.get(source).content == tone_wav
+        assert httpx.get(source).content == ten_second_wav
         task = wait_for(
             server.client,
             create(server, "extend", audio=source, style_prompt="x", right_extend_duration=2, output_format="wav"),

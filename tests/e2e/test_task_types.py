@@ -47,10 +47,12 @@ def test_txt2audio_completes_with_a_wav_of_the_requested_length(server: RunningS
     assert meta["started_at"] != "0001-01-01T00:00:00Z" and meta["ended_at"] >= meta["started_at"]
 
 
-def test_audio2audio_from_inline_base64_keeps_the_input_length(server: RunningServer, tone_wav: bytes) -> None:
+def test_audio2audio_from_inline_base64_keeps_the_input_length(server: RunningServer, ten_second_wav: bytes) -> None:
     task = completed(
         server,
-        create(server, "audio2audio", style_audio=base64.b64encode(tone_wav).decode(), style_prompt="piano cover"),
+        create(
+            server, "audio2audio", style_audio=base64.b64encode(ten_second_wav).decode(), style_prompt="piano cover"
+        ),
     )
     assert task["output"]["audio_url"].endswith(".mp3")
     assert task["input"]["duration"] == 10.0  # the input's length, known at create
@@ -58,9 +60,9 @@ def test_audio2audio_from_inline_base64_keeps_the_input_length(server: RunningSe
     assert task["meta"]["usage"]["consume"] == 5000
 
 
-def test_edit_of_an_uploaded_file_keeps_the_input_length(server: RunningServer, tone_wav: bytes) -> None:
+def test_edit_of_an_uploaded_file_keeps_the_input_length(server: RunningServer, ten_second_wav: bytes) -> None:
     upload = server.client.post(
-        "/api/ephemeral_resource", json={"file_name": "in.wav", "file_data": base64.b64encode(tone_wav).decode()}
+        "/api/ephemeral_resource", json={"file_name": "in.wav", "file_data": base64.b64encode(ten_second_wav).decode()}
     )
     url = upload.json()["data"]["url"]
     task = completed(

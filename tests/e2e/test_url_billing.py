@@ -4,35 +4,25 @@ want of credit, and a balance never goes negative (contract §7)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import soundfile
 
 from aceserve.domain.billing import URL_AUDIO_ESTIMATE_SECONDS
 from tests.api.server import RunningServer
+from tests.audio import tone_wav
 from tests.e2e.conftest import serve_with_worker, wait_for
 from tests.loopback import LoopbackServer, serving
 
 SECONDS = 35  # longer than the estimate, so the worker must freeze more
 
 
-def wav(seconds: float) -> bytes:
-    t = np.arange(round(seconds * 48_000)) / 48_000
-    tone = (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.stack([tone, tone], axis=1), 48_000, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def audio_url() -> Iterator[str]:
-    data = wav(SECONDS)
+    data = tone_wav(SECONDS)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
