@@ -26,6 +26,7 @@ Choices where the spec is silent (all **[ours]**):
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -296,12 +297,13 @@ class _Reader:
         raise TypeError(f"no reader for the field {path} of type {kind!r}")  # pragma: no cover - a new kind
 
 
-def _names(model: type[BaseModel]) -> list[str]:
+@functools.cache
+def _names(model: type[BaseModel]) -> tuple[str, ...]:
     """A model's field names and their aliases."""
-    names = []
+    names: list[str] = []
     for name, info in model.model_fields.items():
         names += [name, *field_extra(info).get("x-aliases", [])]
-    return names
+    return tuple(names)
 
 
 def _without_none(annotation: Any) -> Any:

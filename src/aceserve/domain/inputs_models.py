@@ -18,6 +18,7 @@ give ``engine.types.GenerationRequest`` a field of the same name when the engine
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, model_validator
@@ -94,11 +95,7 @@ class TaskInput(WireModel):
     def echo(self) -> dict[str, Any]:
         """The normalized echo of spec §4: keys sorted, PiAPI's fields always (defaults filled), [ext]
         fields only when given. This is what a task stores as its ``input``."""
-        shown = {
-            name
-            for name, info in type(self).model_fields.items()
-            if name in self.model_fields_set or field_extra(info).get("x-echo") != "when-given"
-        }
+        shown = set(_always_echoed(type(self)) | self.model_fields_set)
         return dict(sorted(self.model_dump(mode="json", include=shown).items()))
 
     def audio_fields(self) -> dict[str, str]:
@@ -108,6 +105,13 @@ class TaskInput(WireModel):
             for name, info in type(self).model_fields.items()
             if AUDIO_SOURCE in info.metadata and isinstance(value := getattr(self, name), str) and value
         }
+
+
+@functools.cache
+def _always_echoed(model: type[TaskInput]) -> frozenset[str]:
+    return frozenset(
+        name for name, info in model.model_fields.items() if field_extra(info).get("x-echo") != "when-given"
+    )
 
 
 StylePrompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS, pattern=NON_BLANK)]
