@@ -255,3 +255,11 @@ def test_a_file_whose_bytes_are_gone_is_404(api_server: RunningServer, wav_bytes
     for path in (api_server.settings.files_dir).rglob("*.wav"):
         path.unlink()
     assert_error(api_server.client.get(url), 404)
+
+
+@pytest.mark.parametrize("key", ["", "k" * 256])
+def test_an_idempotency_key_outside_1_to_255_characters_is_400_naming_the_header(
+    api_server: RunningServer, key: str
+) -> None:
+    response = api_server.client.post("/api/v1/task", json=txt2audio(), headers={"Idempotency-Key": key})
+    assert_error(response, 400, "`Idempotency-Key`")

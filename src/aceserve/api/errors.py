@@ -29,7 +29,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path"))
+        where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header"))
         return error_response(400, f"`{where or 'request'}` {first.get('msg', 'is invalid').lower()}.")
 
     @app.exception_handler(StarletteHTTPException)
