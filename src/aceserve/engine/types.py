@@ -12,7 +12,15 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from aceserve.domain.inputs_models import DEFAULT_COVER_STRENGTH, DEFAULT_EDIT_N_MAX, DEFAULT_EDIT_N_MIN, DEFAULT_LYRICS
+from aceserve.domain.inputs_models import (
+    DEFAULT_COVER_NOISE_STRENGTH,
+    DEFAULT_COVER_STRENGTH,
+    DEFAULT_EDIT_N_AVG,
+    DEFAULT_EDIT_N_MAX,
+    DEFAULT_EDIT_N_MIN,
+    DEFAULT_LORA_SCALE,
+    DEFAULT_LYRICS,
+)
 from aceserve.domain.limits import CHANNELS, MAX_OUTPUT_SECONDS, SAMPLE_RATE
 from aceserve.domain.states import TaskType
 
@@ -52,6 +60,12 @@ class GenerationRequest:
     audio_cover_strength: float = DEFAULT_COVER_STRENGTH
     edit_n_min: float = DEFAULT_EDIT_N_MIN
     edit_n_max: float = DEFAULT_EDIT_N_MAX
+    cover_noise_strength: float = DEFAULT_COVER_NOISE_STRENGTH
+    edit_n_avg: int = DEFAULT_EDIT_N_AVG
+    repaint_start: float | None = None  # edit: section repaint when either bound is given
+    repaint_end: float | None = None
+    lora: str = ""  # adapter name ("" : none)
+    lora_scale: float = DEFAULT_LORA_SCALE
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,8 @@ class GenerationResult:
     audio: Audio
     sample_rate: int = SAMPLE_RATE
     meta: dict[str, object] = field(default_factory=dict)
+    logs: tuple[str, ...] = ()
+    """Lines for the task's ``logs``: what the engine ran differently from what was asked, and why."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,7 @@ class EngineInfo:
     default_steps: int
     default_guidance: float
     max_batch_size: int
+    adapters: tuple[str, ...] = ()  # names of the LoRA/LoKr adapters loaded at start
 
 
 class Engine(Protocol):

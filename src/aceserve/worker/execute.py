@@ -191,6 +191,7 @@ class BatchRunner:
                 price_usd_per_second=self.settings.price_usd_per_second,
                 file=record,
                 meta=meta,
+                logs=result.logs,
             )
             if not completed:  # the client cancelled while the output was being stored
                 self.storage.delete(record.storage_key)
