@@ -33,9 +33,7 @@ def test_repaint_keeps_samples_outside_the_span_and_changes_those_inside(
 
 def test_repaint_on_base_with_cfg_keeps_the_outside(base_engine: AceStepEngine) -> None:
     source = noise_audio(2.0, 3)
-    (result,) = base_engine.generate(
-        [request("edit", audio=source, infer_steps=4, repaint_start=0.5, repaint_end=1.0)]
-    )
+    (result,) = base_engine.generate([request("edit", audio=source, infer_steps=4, repaint_start=0.5, repaint_end=1.0)])
     assert np.array_equal(result.audio[:, :24_000], source[:, :24_000])
     assert np.array_equal(result.audio[:, 48_000:], source[:, 48_000:])
     assert not np.array_equal(result.audio[:, 24_000:48_000], source[:, 24_000:48_000])

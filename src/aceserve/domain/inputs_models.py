@@ -290,13 +290,13 @@ class EditInput(TaskInput):
 
     @model_validator(mode="after")
     def _repaint_span_is_long_enough(self) -> EditInput:
-        if self.repaint_start is not None and self.repaint_end is not None:
-            if self.repaint_end - self.repaint_start < LATENT_FRAME_SECONDS - 1e-9:
-                raise InvalidInput(
-                    "input.repaint_end",
-                    f"must be at least one latent frame ({LATENT_FRAME_SECONDS:g} s) after `input.repaint_start`; "
-                    f"got {format_number(self.repaint_start)} and {format_number(self.repaint_end)}",
-                )
+        start, end = self.repaint_start, self.repaint_end
+        if start is not None and end is not None and end - start < LATENT_FRAME_SECONDS - 1e-9:
+            raise InvalidInput(
+                "input.repaint_end",
+                f"must be at least one latent frame ({LATENT_FRAME_SECONDS:g} s) after `input.repaint_start`; "
+                f"got {format_number(start)} and {format_number(end)}",
+            )
         return self
 
     @model_validator(mode="after")

@@ -252,7 +252,7 @@ def _averaged_velocities(
     n_avg: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Source and target velocities of one FlowEdit step, each the mean of ``n_avg`` noise draws."""
-    before = [m.running_average if m is not None else None for m in momenta]
+    before: list[Any] = [m.running_average if m is not None else None for m in momenta]
     sums: list[torch.Tensor | None] = [None, None]
     after: list[list[Any]] = [[], []]
     for _ in range(n_avg):
@@ -262,7 +262,8 @@ def _averaged_velocities(
             if momentum is not None:
                 momentum.running_average = before[k]
             v = den.guided(x, t, cond, context, guidance, momentum)
-            sums[k] = v if sums[k] is None else sums[k] + v
+            total = sums[k]
+            sums[k] = v if total is None else total + v
             if momentum is not None:
                 after[k].append(momentum.running_average)
     for k, momentum in enumerate(momenta):
