@@ -132,10 +132,7 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'aceserve.sqlite3').resolve()}"
         if not self.public_url:
-            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-            if ":" in host:
-                host = f"[{host}]"
-            self.public_url = f"http://{host}:{self.port}"
+            self.public_url = derived_public_url(self.host, self.port)
         return self
 
     @property
@@ -146,6 +143,14 @@ class Settings(BaseSettings):
     def worker_gone_after(self) -> float:
         """Seconds of silence after which a worker is gone: never under three heartbeats."""
         return max(self.worker_gone_seconds, 3 * self.heartbeat_seconds)
+
+
+def derived_public_url(host: str, port: int) -> str:
+    """The public URL when none is set: this host (loopback for a wildcard) and port."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
