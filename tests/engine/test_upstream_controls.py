@@ -21,12 +21,12 @@ def test_turbo_ignores_infer_steps_and_says_so(engine: AceStepEngine, steps: int
     given = engine.generate([request("txt2audio", seed=3, infer_steps=steps)])[0]
     assert np.array_equal(given.audio, reference.audio)
     assert given.meta["steps"] == 8
-    assert reference.logs == ()
-    assert len(given.logs) == 1 and f"`infer_steps` {steps} was ignored" in given.logs[0]
+    assert reference.notes == ()
+    assert len(given.notes) == 1 and f"`infer_steps` {steps} was ignored" in given.notes[0]
 
 
 def test_turbo_at_eight_steps_logs_nothing(engine: AceStepEngine) -> None:
-    assert engine.generate([request("txt2audio", seed=3, infer_steps=8)])[0].logs == ()
+    assert engine.generate([request("txt2audio", seed=3, infer_steps=8)])[0].notes == ()
 
 
 def test_base_defaults_to_32_steps_and_honours_infer_steps(base_engine: AceStepEngine) -> None:
@@ -107,7 +107,7 @@ def test_turbo_edit_runs_a_cover_and_says_so(engine: AceStepEngine, source_audio
     result = engine.generate([req])[0]
     assert result.meta["pipeline_task"] == "cover"
     assert result.audio.shape == source_audio.shape
-    assert len(result.logs) == 1 and "runs as a cover" in result.logs[0]
+    assert len(result.notes) == 1 and "runs as a cover" in result.notes[0]
 
 
 def test_base_edit_runs_flowedit_with_n_avg(base_engine: AceStepEngine, source_audio: Audio) -> None:
@@ -115,7 +115,7 @@ def test_base_edit_runs_flowedit_with_n_avg(base_engine: AceStepEngine, source_a
     one = base_engine.generate([request("edit", **fields)])[0]
     three = base_engine.generate([request("edit", edit_n_avg=3, **fields)])[0]
     assert one.meta["pipeline_task"] == "flowedit" and three.meta["edit_n_avg"] == 3
-    assert one.logs == ()
+    assert one.notes == ()
     assert not np.array_equal(one.audio, three.audio)
     again = base_engine.generate([request("edit", edit_n_avg=3, **fields)])[0]
     assert np.array_equal(three.audio, again.audio)

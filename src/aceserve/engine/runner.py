@@ -8,6 +8,7 @@ with key-padding masks on cross-attention, so an item's audio does not depend on
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, assert_never
 
@@ -212,7 +213,7 @@ class PipelineRunner:
             if negative is None:
                 uncond = null_condition(self.pipe, cond)
             else:
-                uncond = self._encode(TextCondition(negative, condition.lyrics, condition.language), instruction, job)
+                uncond = self._encode(dataclasses.replace(condition, caption=negative), instruction, job)
         return Phase(until=until, cond=cond, context=context, uncond=uncond)
 
     def decode(self, latents: torch.Tensor) -> Audio:

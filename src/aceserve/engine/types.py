@@ -66,6 +66,18 @@ class GenerationRequest:
     repaint_end: float | None = None
     lora: str = ""  # adapter name ("" : none)
     lora_scale: float = DEFAULT_LORA_SCALE
+    # Musical metadata (None: the planner's, else "N/A" / "unknown" as ACE-Step 1.5 writes them)
+    bpm: int | None = None
+    key_scale: str | None = None
+    time_signature: int | None = None
+    vocal_language: str | None = None
+    # The 5 Hz LM planner (txt2audio); None: its defaults (engine/planning.py)
+    thinking: bool | None = None  # None: plan when an LM is loaded
+    description: str | None = None
+    lm_temperature: float | None = None
+    lm_cfg_scale: float | None = None
+    lm_top_p: float | None = None
+    lm_top_k: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,8 +85,7 @@ class GenerationResult:
     audio: Audio
     sample_rate: int = SAMPLE_RATE
     meta: dict[str, object] = field(default_factory=dict)
-    logs: tuple[str, ...] = ()
-    """Lines for the task's ``logs``: what the engine ran differently from what was asked, and why."""
+    notes: tuple[str, ...] = ()  # lines for the task's logs (e.g. why the planner's output was not used)
 
 
 @dataclass(frozen=True)

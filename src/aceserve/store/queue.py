@@ -164,8 +164,8 @@ def complete(
     meta: dict[str, Any],
     logs: Sequence[str] = (),
 ) -> bool:
-    """Record success, the output file, the charge and the webhook event in one transaction; ``logs``
-    (the engine's notes: what it ran differently from what was asked) join the task's ``logs``.
+    """Record success, the output file, the charge and the webhook event in one transaction
+    (``logs``: lines appended to the task's logs, e.g. what the engine did differently).
 
     Returns False when the client cancelled meanwhile: the task ends cancelled, uncharged, and the
     caller deletes the file it stored.
