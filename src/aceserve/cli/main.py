@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,11 +54,11 @@ def open_db(settings: Settings) -> Database:
     return open_database(settings.database_url)
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(settings: Settings) -> None:
+    from aceserve.telemetry.logformat import configure
+
+    configure(settings.log_level, settings.log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # "Context impl SQLiteImpl" on every start
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
-    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -88,7 +87,17 @@ def _main_guard(func: Callable[..., Any]) -> Callable[..., Any]:
 def server_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--port", type=int, default=None, help="Port (default 8000).")(func)
     func = click.option("--host", default=None, help="Interface to listen on (default 127.0.0.1).")(func)
-    return func
+    return log_options(func)
+
+
+def log_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default=None,
+        help="text (default) for people; json: one object per line for log shippers, task events with "
+        "their fields as keys.",
+    )(func)
 
 
 def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -112,7 +121,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     from aceserve.cli.running import run_serve
 
     settings = build_settings(config_file, **flags)
-    setup_logging(settings.log_level)
+    setup_logging(settings)
     run_serve(settings)
 
 
@@ -125,7 +134,7 @@ def api(config_file: Path | None, **flags: Any) -> None:
     from aceserve.cli.running import run_api
 
     settings = build_settings(config_file, **flags)
-    setup_logging(settings.log_level)
+    setup_logging(settings)
     run_api(settings)
 
 
@@ -133,13 +142,21 @@ def api(config_file: Path | None, **flags: Any) -> None:
 @store_options
 @engine_options
 @click.option("--public-url", default=None, help="Base URL clients use for the API (for output URLs).")
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve this worker's metrics (Prometheus text format) on this port; bound before the model loads.",
+)
+@click.option("--metrics-host", default=None, help="Interface for --metrics-port (default 127.0.0.1).")
+@log_options
 @_main_guard
 def worker(config_file: Path | None, **flags: Any) -> None:
     """Run one worker on one device (one process per GPU), against the API's database."""
     from aceserve.cli.running import run_worker
 
     settings = build_settings(config_file, **flags)
-    setup_logging(settings.log_level)
+    setup_logging(settings)
     run_worker(settings)
 
 

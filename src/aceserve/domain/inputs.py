@@ -28,10 +28,11 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar, assert_never, get_args
+from typing import Any, Literal, TypeVar, assert_never, get_args, get_origin
 
 from annotated_types import Ge, Le, MaxLen
 from pydantic import BaseModel, ValidationError
@@ -45,6 +46,7 @@ from aceserve.domain.inputs_fields import (
     read_choice,
     read_http_url,
     read_int,
+    read_member,
     read_number,
     read_object,
     read_str,
@@ -276,12 +278,23 @@ class _Reader:
                 self.notes.append(f"`{path}` is not used by {self.task_type.value} tasks and was ignored.")
             return info.get_default(call_default_factory=True)
         if kind is str:
-            return read_str(
+            text = read_str(
                 value,
                 path,
                 max_chars=_bound(metadata, MaxLen, default=1_000_000),
                 non_empty=any(getattr(m, "pattern", None) == NON_BLANK for m in metadata),
             )
+            if rule := field_extra(info).get("x-rule"):
+                pattern = next(m.pattern for m in metadata if getattr(m, "pattern", None) not in (None, NON_BLANK))
+                if not re.fullmatch(pattern, text):
+                    raise InvalidInput(path, f"must be {rule}; got {show(text)}")
+            return text
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise InvalidInput(path, f"must be true or false; got {show(value)}")
+            return value
+        if get_origin(kind) is Literal:
+            return read_member(value, path, get_args(kind))
         if kind is int:
             return read_int(value, path, minimum=_bound(metadata, Ge), maximum=_bound(metadata, Le))
         if kind == Number:
