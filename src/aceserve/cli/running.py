@@ -102,11 +102,12 @@ def _run_http(settings: Settings, background: list[ThreadService]) -> None:
     import uvicorn
 
     from aceserve.api.app import create_app
+    from aceserve.api.serving import server_config
 
     announce_key(settings)
     app = create_app(settings, background=background)
     click.secho(f"aceserve listening on {settings.public_url}  (docs: {settings.public_url}/docs)", bold=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, timeout_graceful_shutdown=30)
+    uvicorn.Server(server_config(app, settings)).run()
 
 
 def run_worker(settings: Settings) -> None:

@@ -54,14 +54,15 @@ from aceserve.domain.inputs_fields import (
 from aceserve.domain.inputs_models import INPUT_MODELS, TaskInput
 from aceserve.domain.inputs_schema import (
     AUDIO_SOURCE,
-    NON_BLANK,
     EchoOnlyKind,
     HeaderValueKind,
     Number,
+    TextKind,
     WebhookUrlKind,
     field_extra,
 )
 from aceserve.domain.states import MODEL_NAME, OutputFormat, TaskType
+from aceserve.domain.text import storable_text, text_problem
 
 __all__ = [
     "DEFAULT_MAX_INLINE_AUDIO_BYTES",
@@ -165,7 +166,7 @@ def parse_create_request(
         input=task_input,
         config=config,
         inline_audio=reader.inline,
-        notes=tuple(reader.notes),
+        notes=tuple(storable_text(note) for note in reader.notes),  # a field's name may hold anything
     )
 
 
@@ -276,12 +277,17 @@ class _Reader:
                 self.notes.append(f"`{path}` is not used by {self.task_type.value} tasks and was ignored.")
             return info.get_default(call_default_factory=True)
         if kind is str:
-            return read_str(
+            rule = next((item for item in metadata if isinstance(item, TextKind)), None)
+            text = read_str(
                 value,
                 path,
                 max_chars=_bound(metadata, MaxLen, default=1_000_000),
-                non_empty=any(getattr(m, "pattern", None) == NON_BLANK for m in metadata),
+                non_empty=rule is not None and rule.non_blank,
             )
+            problem = None if rule is None else text_problem(text)
+            if problem is not None:
+                raise InvalidInput(path, problem)
+            return text
         if kind is int:
             return read_int(value, path, minimum=_bound(metadata, Ge), maximum=_bound(metadata, Le))
         if kind == Number:
