@@ -6,7 +6,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-ARGS   ?= --model tiny
+# `make serve` runs the tiny noise-making checkpoint; MODEL=<hub id or directory> for music. ARGS adds flags
+# (`make serve ARGS="--port 8001"`) and keeps MODEL.
+MODEL  ?= tiny
+ARGS   ?=
 # Torch first, pinned, so pip never pulls a different (CUDA-sized) build for a dependency.
 TORCH  ?= torch==2.13.0
 
@@ -18,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/aceserve serve $(ARGS)
+	$(BIN)/aceserve serve --model $(MODEL) $(ARGS)
 
 test: check pytest
 

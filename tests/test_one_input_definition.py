@@ -32,7 +32,13 @@ from tests.api.server import make_settings, serving
 
 URL = "https://cdn.example.com/in.mp3"
 FULL_INPUTS: dict[TaskType, dict[str, Any]] = {
-    TaskType.TXT2AUDIO: {"style_prompt": "rock", "lyrics": "[verse] a", "negative_style_prompt": "n", "duration": 12},
+    TaskType.TXT2AUDIO: {
+        "style_prompt": "rock",
+        "lyrics": "[verse] a",
+        "negative_style_prompt": "n",
+        "duration": 12,
+        "description": "a song about rain",
+    },
     TaskType.AUDIO2AUDIO: {"style_audio": URL, "style_prompt": "jazz", "duration": 8, "audio_cover_strength": 0.4},
     TaskType.EDIT: {
         "audio": URL,
@@ -45,7 +51,21 @@ FULL_INPUTS: dict[TaskType, dict[str, Any]] = {
     },
     TaskType.EXTEND: {"audio": URL, "style_prompt": "lofi", "left_extend_duration": 2, "right_extend_duration": 3},
 }
-COMMON = {"seed": 9, "infer_steps": 12, "guidance_scale": 4.5, "output_format": "wav"}
+COMMON = {
+    "seed": 9,
+    "infer_steps": 12,
+    "guidance_scale": 4.5,
+    "output_format": "wav",
+    "bpm": 96,
+    "key_scale": "F# minor",
+    "time_signature": 3,
+    "vocal_language": "ja",
+    "thinking": True,
+    "lm_temperature": 0.7,
+    "lm_cfg_scale": 1.5,
+    "lm_top_p": 0.8,
+    "lm_top_k": 40,
+}
 
 
 def parsed(task_type: TaskType) -> TaskInput:
@@ -103,23 +123,23 @@ def test_the_copies_that_drifted_are_gone() -> None:
 
 
 def test_a_new_field_declared_once_is_documented_read_aliased_and_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a later field (a planner's ``bpm``) costs: one declaration, and everything else follows."""
+    """What a later field costs: one declaration, and everything else follows."""
 
-    class WithBpm(inputs_models.Txt2AudioInput):
-        bpm: int | None = field(
-            None, ge=30, le=300, echo="given", aliases=("tempo",), description="[ext] Beats per minute."
+    class WithSwing(inputs_models.Txt2AudioInput):
+        swing: int | None = field(
+            None, ge=0, le=100, echo="given", aliases=("shuffle",), description="[ext] Swing, in percent."
         )
 
-    monkeypatch.setitem(INPUT_MODELS, TaskType.TXT2AUDIO, WithBpm)
-    documented = WithBpm.model_json_schema()["properties"]["bpm"]
-    assert documented["anyOf"][0] == {"type": "integer", "minimum": 30, "maximum": 300}
-    assert documented["x-aliases"] == ["tempo"] and documented["description"].startswith("[ext] Beats per minute.")
+    monkeypatch.setitem(INPUT_MODELS, TaskType.TXT2AUDIO, WithSwing)
+    documented = WithSwing.model_json_schema()["properties"]["swing"]
+    assert documented["anyOf"][0] == {"type": "integer", "minimum": 0, "maximum": 100}
+    assert documented["x-aliases"] == ["shuffle"] and documented["description"].startswith("[ext] Swing, in percent.")
 
     def parse(**fields: Any) -> TaskInput:
         body = {"model": "Qubico/ace-step", "task_type": "txt2audio", "input": {"style_prompt": "x", **fields}}
         return parse_create_request(body).input
 
-    assert parse(tempo=120).echo()["bpm"] == 120 and "bpm" not in parse().echo()
-    with pytest.raises(InvalidInput, match=r"`input.bpm` must be between 30 and 300; got 10"):
-        parse(bpm=10)
-    assert "bpm" not in ENGINE_FIELDS | WORKER_FIELDS  # the engine has no such field yet: the check above says so
+    assert parse(shuffle=60).echo()["swing"] == 60 and "swing" not in parse().echo()
+    with pytest.raises(InvalidInput, match=r"`input.swing` must be between 0 and 100; got 101"):
+        parse(swing=101)
+    assert "swing" not in ENGINE_FIELDS | WORKER_FIELDS  # the engine has no such field yet: the check above says so

@@ -69,6 +69,19 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     poll_seconds: float = Field(default=2.0, gt=0, description="Safety-net poll when no wake-up arrives.")
     max_attempts: int = Field(default=3, ge=1, description="Runs of one task before infrastructure failure.")
+    worker_gone_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A worker silent this long (and at least 3 heartbeats) is shown as gone and not counted.",
+    )
+    worker_forget_seconds: float = Field(
+        default=3600.0, gt=0, description="A worker silent this long is removed from the workers table."
+    )
+    ready_requires_worker: bool | None = Field(
+        default=None,
+        description="/health/ready needs a live ready worker: true, false, or unset for 'when this process "
+        "runs workers' (serve).",
+    )
 
     # --- inputs --------------------------------------------------------------------------------
     max_input_audio_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
@@ -132,15 +145,25 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'aceserve.sqlite3').resolve()}"
         if not self.public_url:
-            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-            if ":" in host:
-                host = f"[{host}]"
-            self.public_url = f"http://{host}:{self.port}"
+            self.public_url = derived_public_url(self.host, self.port)
         return self
 
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def worker_gone_after(self) -> float:
+        """Seconds of silence after which a worker is gone: never under three heartbeats."""
+        return max(self.worker_gone_seconds, 3 * self.heartbeat_seconds)
+
+
+def derived_public_url(host: str, port: int) -> str:
+    """The public URL when none is set: this host (loopback for a wildcard) and port."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:

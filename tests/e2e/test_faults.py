@@ -133,7 +133,7 @@ def _worker_process(data_dir: Path, database_url: str, model: Path, public_url: 
 
 def test_worker_killed_mid_task_loses_nothing(tmp_path: Path, database_url: str, tiny_model: Path) -> None:
     data_dir = tmp_path / "d"
-    settings = make_settings(data_dir, database_url, workers=0)
+    settings = make_settings(data_dir, database_url, workers=0, worker_gone_seconds=2)
     with running_server(settings) as server:
         task_id = create(server, "txt2audio", style_prompt="x", duration=30, infer_steps=60)
         doomed = _worker_process(data_dir, database_url, tiny_model, server.url)
@@ -142,6 +142,15 @@ def test_worker_killed_mid_task_loses_nothing(tmp_path: Path, database_url: str,
         finally:
             doomed.send_signal(signal.SIGKILL)
             doomed.wait()
+        killed_at = time.monotonic()
+        while True:  # shown as gone once silent for the threshold, and not counted
+            (shown,) = [
+                w for w in server.client.get("/health").json()["data"]["workers"] if f":{doomed.pid}:" in w["id"]
+            ]
+            if shown["state"] == "gone":
+                break
+            assert time.monotonic() - killed_at < settings.worker_gone_after + 3, shown
+            time.sleep(0.1)
         survivor = _worker_process(data_dir, database_url, tiny_model, server.url)
         try:
             task = wait_for(server.client, task_id, timeout=180)

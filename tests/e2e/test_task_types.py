@@ -130,3 +130,15 @@ def test_health_shows_the_worker_ready(server: RunningServer) -> None:
     assert deadline_body["ready"] is True
     (worker,) = deadline_body["workers"]
     assert worker["state"] in ("ready", "busy") and worker["device"] == "cpu"
+
+
+def test_txt2audio_with_musical_metadata_completes_and_echoes_it(server: RunningServer) -> None:
+    metas = {"bpm": 92, "key_scale": "F# minor", "time_signature": 3, "vocal_language": "ja"}
+    task = completed(server, create(server, "txt2audio", style_prompt="lofi", lyrics="[verse] a", duration=2, **metas))
+    assert {name: task["input"][name] for name in metas} == metas
+
+
+def test_thinking_on_a_server_without_a_planner_fails_the_task_saying_why(server: RunningServer) -> None:
+    task = wait_for(server.client, create(server, "txt2audio", style_prompt="lofi", duration=2, thinking=True))
+    assert task["status"] == "failed"
+    assert "without the 5 Hz LM planner" in task["error"]["message"]

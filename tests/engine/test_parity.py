@@ -42,3 +42,29 @@ def test_txt2audio_latents_match_the_diffusers_pipeline(
     assert ours is not None
     assert ours.shape == theirs.shape
     assert float((ours - theirs.float()).abs().max()) <= TOLERANCE
+
+
+def test_given_metadata_conditions_the_dit_as_the_pipeline_writes_it(engine: AceStepEngine) -> None:
+    """bpm, key, time signature and vocal language reach the prompt exactly as ``AceStepPipeline`` formats them."""
+    metas = {"bpm": 96, "key_scale": "F# minor", "time_signature": 3, "vocal_language": "ja"}
+    job = engine.plan(request("txt2audio", seed=5, style_prompt="warm analog synthwave", lyrics="[verse] hi", **metas))
+    plain = engine.plan(request("txt2audio", seed=5, style_prompt="warm analog synthwave", lyrics="[verse] hi"))
+    with torch.no_grad():
+        ours = engine.runner.denoise([job])
+        without = engine.runner.denoise([plain])
+        theirs: torch.Tensor = engine.pipeline(
+            prompt="warm analog synthwave",
+            lyrics="[verse] hi",
+            vocal_language="ja",
+            bpm=96,
+            keyscale="F# minor",
+            timesignature="3",
+            audio_duration=MODEL_MIN_SECONDS,
+            num_inference_steps=8,
+            shift=3.0,
+            generator=torch.Generator().manual_seed(5),
+            output_type="latent",
+        ).audios
+    assert ours is not None and without is not None
+    assert float((ours - theirs.float()).abs().max()) <= TOLERANCE
+    assert float((ours - without).abs().max()) > 1e-3  # the metadata is in the condition, not ignored

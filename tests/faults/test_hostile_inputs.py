@@ -54,7 +54,8 @@ MALFORMED: list[tuple[str, bytes]] = [
     (
         "nul in lyrics",
         _raw(
-            '{"model": "Qubico/ace-step", "task_type": "txt2audio", "input": {"style_prompt": "a", "lyrics": "\\u0000"}}'
+            '{"model": "Qubico/ace-step", "task_type": "txt2audio", '
+            '"input": {"style_prompt": "a", "lyrics": "\\u0000"}}'
         ),
     ),
     ("bom", "\ufeff{}".encode()),

@@ -42,7 +42,8 @@ def test_an_unexpected_error_is_a_500_envelope_one_log_line_and_keeps_the_connec
         with engine.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE tasks RENAME TO tasks_gone")
         host, port = server.url.removeprefix("http://").split(":")
-        get = f"GET /api/v1/task/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: {host}\r\nx-api-key: {server.key}\r\n\r\n".encode()
+        path = "/api/v1/task/00000000-0000-4000-8000-000000000000"
+        get = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nx-api-key: {server.key}\r\n\r\n".encode()
         info = f"GET /account/info HTTP/1.1\r\nHost: {host}\r\nx-api-key: {server.key}\r\n\r\n".encode()
         try:
             with socket.create_connection((host, int(port)), timeout=10) as sock:

@@ -29,6 +29,9 @@ log = logging.getLogger("aceserve.api")
 class BackgroundService(Protocol):
     """Something the app runs beside itself (in-process worker, webhook sender, file janitor)."""
 
+    runs_tasks: bool
+    """True for a worker: the app then expects one to be ready before it calls itself ready."""
+
     def start(self, services: Services) -> None: ...
 
     def request_stop(self) -> None:
@@ -52,6 +55,11 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = build_services(settings)
+        services.expects_workers = (
+            settings.ready_requires_worker
+            if settings.ready_requires_worker is not None
+            else any(service.runs_tasks for service in background)
+        )
         app.state.services = services
         for service in background:
             service.start(services)

@@ -28,6 +28,8 @@ class Services:
     wakeup: Wakeup
     rate_limiter: RateLimiter
     submitter: TaskSubmitter
+    expects_workers: bool = False
+    """/health/ready needs a live ready worker (this process runs workers, or the settings say so)."""
 
 
 def get_services(request: Request) -> Services:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from aceserve.api.deps import Services
 from aceserve.engine.types import Engine
+from aceserve.store.workers import forget
 from aceserve.webhooks import WebhookSender
 from aceserve.worker.janitor import sweep
 from aceserve.worker.loop import Worker
@@ -19,6 +20,8 @@ log = logging.getLogger("aceserve")
 
 class ThreadService:
     """Runs ``target(services, stop)`` in a daemon thread; ``stop`` asks it to finish."""
+
+    runs_tasks = False
 
     def __init__(self, name: str, target: Callable[[Services, threading.Event], None]) -> None:
         self.name = name
@@ -47,6 +50,8 @@ class ThreadService:
 
 class WorkerService(ThreadService):
     """An in-process worker bound to one device."""
+
+    runs_tasks = True
 
     def __init__(self, engine_factory: Callable[[], Engine], device: str) -> None:
         super().__init__(f"worker-{device}", self._work)
@@ -95,6 +100,7 @@ def janitor_service() -> ThreadService:
         while True:
             try:
                 sweep(services.db, services.storage)
+                forget(services.db, older_than=services.settings.worker_forget_seconds)
             except Exception:
                 log.exception("janitor sweep failed")
             if stop.wait(services.settings.janitor_interval_seconds):

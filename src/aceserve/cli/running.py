@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import click
 
 from aceserve.cli.background import ThreadService, WorkerService, janitor_service, webhook_service
+from aceserve.cli.listening import AnnouncingServer, bind, bound_settings
 from aceserve.engine.types import Engine
 from aceserve.settings import TINY_MODEL, Settings
 from aceserve.store import accounts
@@ -84,30 +86,68 @@ def announce_key(settings: Settings) -> None:
 
 def run_serve(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sock = bind(settings.host, settings.port)  # before the model: a port in use fails in a second
+    settings = bound_settings(settings, sock)
     model = resolve_model(settings)
-    workers: list[ThreadService] = [
+    workers = [
         WorkerService(engine_factory(settings, model, device), device)
         for device in devices_for(settings.device)
         for _ in range(max(1, settings.workers))
     ]
-    _run_http(settings, [*workers, webhook_service(), janitor_service()])
+    _run_http(settings, sock, [*workers, webhook_service(), janitor_service()], workers=workers, model=model)
 
 
 def run_api(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _run_http(settings, [webhook_service(), janitor_service()])
+    sock = bind(settings.host, settings.port)
+    _run_http(bound_settings(settings, sock), sock, [webhook_service(), janitor_service()])
 
 
-def _run_http(settings: Settings, background: list[ThreadService]) -> None:
-    import uvicorn
+def _run_http(
+    settings: Settings,
+    sock: socket.socket,
+    background: list[ThreadService],
+    *,
+    workers: Sequence[WorkerService] = (),
+    model: str = "",
+) -> None:
 
     from aceserve.api.app import create_app
     from aceserve.api.serving import server_config
 
     announce_key(settings)
     app = create_app(settings, background=background)
-    click.secho(f"aceserve listening on {settings.public_url}  (docs: {settings.public_url}/docs)", bold=True)
-    uvicorn.Server(server_config(app, settings)).run()
+    config = server_config(app, settings)
+
+    def announce() -> None:
+        click.secho(f"aceserve listening on {settings.public_url}  (docs: {settings.public_url}/docs)", bold=True)
+
+    server = AnnouncingServer(config, on_listening=announce)
+    failures = watch_loading(workers, server) if workers else []
+    server.run(sockets=[sock])
+    if failures:
+        raise click.ClickException(
+            f"No worker could load the model {model!r}, so nothing can run; stopped. {failures[0]}"
+        )
+
+
+def watch_loading(workers: Sequence[WorkerService], server: AnnouncingServer) -> list[BaseException]:
+    """Stop ``server`` when every worker failed to load its model (a server that can run nothing must
+    not take tasks). The returned list holds the failures once that happened."""
+    failures: list[BaseException] = []
+
+    def watch() -> None:
+        for service in workers:
+            service.created.wait()
+            assert service.worker is not None
+            service.worker.ready.wait()
+        errors = [service.worker.failed for service in workers if service.worker is not None]
+        if errors and all(error is not None for error in errors):
+            failures.extend(error for error in errors if error is not None)
+            server.should_exit = True
+
+    threading.Thread(target=watch, name="load-watch", daemon=True).start()
+    return failures
 
 
 def run_worker(settings: Settings) -> None:
@@ -134,4 +174,4 @@ def run_worker(settings: Settings) -> None:
     wakeup.close()
     db.dispose()
     if worker.failed is not None:
-        raise click.ClickException(f"The worker could not load the model: {worker.failed}")
+        raise click.ClickException(f"The worker could not load the model {model!r}; stopped. {worker.failed}")

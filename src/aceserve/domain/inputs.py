@@ -28,10 +28,11 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar, assert_never, get_args
+from typing import Annotated, Any, Literal, TypeVar, assert_never, get_args, get_origin
 
 from annotated_types import Ge, Le, MaxLen
 from pydantic import BaseModel, ValidationError
@@ -45,6 +46,7 @@ from aceserve.domain.inputs_fields import (
     read_choice,
     read_http_url,
     read_int,
+    read_member,
     read_number,
     read_object,
     read_str,
@@ -277,17 +279,28 @@ class _Reader:
                 self.notes.append(f"`{path}` is not used by {self.task_type.value} tasks and was ignored.")
             return info.get_default(call_default_factory=True)
         if kind is str:
-            rule = next((item for item in metadata if isinstance(item, TextKind)), None)
+            metadata = _metadata(info)
+            text_rule = next((item for item in metadata if isinstance(item, TextKind)), None)
             text = read_str(
                 value,
                 path,
                 max_chars=_bound(metadata, MaxLen, default=1_000_000),
-                non_empty=rule is not None and rule.non_blank,
+                non_empty=text_rule is not None and text_rule.non_blank,
             )
-            problem = None if rule is None else text_problem(text)
+            problem = None if text_rule is None else text_problem(text)
             if problem is not None:
                 raise InvalidInput(path, problem)
+            if rule := field_extra(info).get("x-rule"):
+                pattern = next(m.pattern for m in metadata if getattr(m, "pattern", None) is not None)
+                if not re.fullmatch(pattern, text):
+                    raise InvalidInput(path, f"must be {rule}; got {show(text)}")
             return text
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise InvalidInput(path, f"must be true or false; got {show(value)}")
+            return value
+        if get_origin(kind) is Literal:
+            return read_member(value, path, get_args(kind))
         if kind is int:
             return read_int(value, path, minimum=_bound(metadata, Ge), maximum=_bound(metadata, Le))
         if kind == Number:
@@ -313,10 +326,20 @@ def _names(model: type[BaseModel]) -> tuple[str, ...]:
 
 
 def _without_none(annotation: Any) -> Any:
-    args = [arg for arg in get_args(annotation) if arg is not type(None)]
+    args = [get_args(arg)[0] if get_origin(arg) is Annotated else arg for arg in get_args(annotation)]
+    args = [arg for arg in args if arg is not type(None)]
     if not args or len(args) == len(get_args(annotation)):
         return annotation
     return args[0] if len(args) == 1 else args[0] | args[1] if len(args) == 2 else annotation
+
+
+def _metadata(info: FieldInfo) -> list[Any]:
+    """A field's constraints and markers, also those of an optional field's ``Annotated`` type."""
+    found = list(info.metadata)
+    for arg in get_args(info.annotation):
+        for item in getattr(arg, "__metadata__", ()):
+            found += item.metadata if isinstance(item, FieldInfo) else [item]
+    return found
 
 
 def _has(metadata: list[Any], kind: type) -> bool:

@@ -118,6 +118,16 @@ def read_choice(value: object, path: str, choices: Collection[str], *, fold_case
     return candidate
 
 
+def read_member(value: object, path: str, members: Collection[object]) -> object:
+    """One of the JSON integers ``members`` (``4``, or ``4.0`` as JSON Schema counts it, returned as ``4``)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or value not in members:
+        listed = ", ".join(json.dumps(member) for member in members)
+        raise InvalidInput(path, f"must be one of {listed}; got {show(value)}")
+    return value
+
+
 def read_object(value: object, path: str) -> Mapping[str, object]:
     if not isinstance(value, Mapping):
         raise InvalidInput(path, f"must be an object; got {show(value)}")

@@ -38,6 +38,15 @@ from aceserve.domain.inputs_schema import (
     field_extra,
 )
 from aceserve.domain.limits import MAX_OUTPUT_SECONDS
+from aceserve.domain.music import (
+    KEY_SCALE_PATTERN,
+    KEY_SCALE_RULE,
+    MAX_BPM,
+    MIN_BPM,
+    VOCAL_LANGUAGE_PATTERN,
+    VOCAL_LANGUAGE_RULE,
+    TimeSignature,
+)
 from aceserve.domain.states import OutputFormat, TaskType
 
 MAX_PROMPT_CHARS = 1000
@@ -52,15 +61,23 @@ DEFAULT_COVER_STRENGTH = 1.0
 DEFAULT_EDIT_N_MIN = 0.6  # ACE-Step v1's "only lyrics" edit preset
 DEFAULT_EDIT_N_MAX = 1.0
 DEFAULT_RIGHT_EXTEND_SECONDS = 30
+MAX_LM_TEMPERATURE = 2
+MAX_LM_CFG_SCALE = 10
+MAX_LM_TOP_K = 1000
 
 # --- Inputs per task type (spec §3.1) --------------------------------------------------------------
+
+_MUSIC_FIELDS = ("bpm", "key_scale", "time_signature", "vocal_language")
+_PLANNER_FIELDS = ("thinking", "lm_temperature", "lm_cfg_scale", "lm_top_p", "lm_top_k")
 
 
 class TaskInput(WireModel):
     """Fields every task type takes ([ext]). A JSON null counts as an absent field."""
 
     task_type: ClassVar[TaskType]
-    shown_last: ClassVar[frozenset[str]] = frozenset({"seed", "infer_steps", "guidance_scale", "output_format"})
+    shown_last: ClassVar[frozenset[str]] = frozenset(
+        {"seed", "infer_steps", "guidance_scale", "output_format", *_MUSIC_FIELDS, *_PLANNER_FIELDS}
+    )
 
     seed: int | None = field(
         None,
@@ -92,6 +109,71 @@ class TaskInput(WireModel):
         any_case=OutputFormat,
         description="[ext] Format of the output file, in any letter case.",
     )
+    # Musical metadata: conditions the DiT as ACE-Step 1.5 writes it; the planner fills what is absent.
+    bpm: int | None = field(
+        None,
+        ge=MIN_BPM,
+        le=MAX_BPM,
+        echo="given",
+        description="[ext] Tempo in beats per minute, 30–300. Absent: the planner's (txt2audio with an LM), "
+        "else `N/A`.",
+    )
+    key_scale: str | None = field(
+        None,
+        pattern=KEY_SCALE_PATTERN,
+        rule=KEY_SCALE_RULE,
+        echo="given",
+        description='[ext] Key, e.g. "C major", "F# minor", "B♭ major". Absent: the planner\'s, else `N/A`.',
+    )
+    time_signature: TimeSignature | None = field(
+        None,
+        echo="given",
+        description="[ext] Beats per bar: 2 (2/4), 3 (3/4), 4 (4/4) or 6 (6/8). Absent: the planner's, else `N/A`.",
+    )
+    vocal_language: str | None = field(
+        None,
+        pattern=VOCAL_LANGUAGE_PATTERN,
+        rule=VOCAL_LANGUAGE_RULE,
+        echo="given",
+        description="[ext] Language the lyrics are sung in (ISO 639 code from ACE-Step 1.5's list, or `unknown`). "
+        "Absent: the planner's, else `unknown`.",
+    )
+    # The 5 Hz language-model planner ("thinking"); txt2audio only.
+    thinking: bool | None = field(
+        None,
+        echo="given",
+        description="[ext] Run the 5 Hz LM planner before the DiT (txt2audio): it fills missing metadata, "
+        "rewrites the caption and writes 5 Hz audio codes the DiT renders from. Absent: on when the server has "
+        "an LM loaded. Other task types ignore it.",
+    )
+    lm_temperature: Number | None = field(
+        None,
+        ge=0,
+        le=MAX_LM_TEMPERATURE,
+        echo="given",
+        description="[ext] The planner's sampling temperature, 0–2 (0: always the likeliest token); absent: 0.85.",
+    )
+    lm_cfg_scale: Number | None = field(
+        None,
+        ge=1,
+        le=MAX_LM_CFG_SCALE,
+        echo="given",
+        description="[ext] The planner's classifier-free guidance scale, 1–10 (1: none); absent: 2.",
+    )
+    lm_top_p: Number | None = field(
+        None,
+        ge=0,
+        le=1,
+        echo="given",
+        description="[ext] The planner's nucleus sampling threshold, 0–1 (0 or 1: off); absent: 0.9.",
+    )
+    lm_top_k: int | None = field(
+        None,
+        ge=0,
+        le=MAX_LM_TOP_K,
+        echo="given",
+        description="[ext] The planner's top-k sampling, 0–1000 (0: off); absent: off.",
+    )
 
     def echo(self) -> dict[str, Any]:
         """The normalized echo of spec §4: keys sorted, PiAPI's fields always (defaults filled), [ext]
@@ -118,6 +200,7 @@ def _always_echoed(model: type[TaskInput]) -> frozenset[str]:
 StylePrompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS), NON_BLANK_TEXT]
 Lyrics = Annotated[str, Field(max_length=MAX_LYRICS_CHARS), TEXT]
 NegativePrompt = Annotated[str, Field(max_length=MAX_PROMPT_CHARS), TEXT]
+Description = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS), NON_BLANK_TEXT]
 
 _STYLE = f"Style of the music: genre, instruments, mood, tempo. Non-blank, ≤ {MAX_PROMPT_CHARS} characters."
 _LYRICS = (
@@ -147,6 +230,13 @@ class Txt2AudioInput(TaskInput):
         unit="seconds",
         description="Seconds of audio to generate. Below the model's minimum (10 s) the minimum is generated and "
         "cut to exactly this length.",
+    )
+    description: Description | None = field(
+        None,
+        echo="given",
+        description='[ext] A song described in words (e.g. "a melancholic indie song about leaving home"): the '
+        "planner writes the caption and lyrics first (`meta.plan` reports them) and then plans the song. Needs a "
+        f"server with an LM. Non-blank, ≤ {MAX_PROMPT_CHARS} characters.",
     )
     style_audio: Annotated[str, EchoOnlyKind()] = field(
         "",

@@ -106,6 +106,7 @@ def field(
     any_case: type[StrEnum] | None = None,
     schema_pattern: str | None = None,
     examples: Sequence[Any] | None = None,
+    rule: str = "",
     **constraints: Any,
 ) -> Any:
     """A field of a task input model: its description, bounds and default, and how it is read and echoed.
@@ -114,7 +115,8 @@ def field(
     ``aliases`` are other names accepted on input (the echo uses the field's name). ``unit`` words
     range messages ("between 1 and 600 seconds"). ``any_case`` accepts an enum value in any letter
     case and lowercases it. ``schema_pattern`` documents a rule that the field's reader checks
-    (the value stored may then differ: an inline audio field holds its stored file's path).
+    (the value stored may then differ: an inline audio field holds its stored file's path). ``rule``
+    words what a string field's ``pattern`` constraint asks for, in the 400 a mismatch gets.
     """
     extra: dict[str, Any] = {}
     notes = []
@@ -129,6 +131,8 @@ def field(
         extra["x-any-case"] = f"^{any_case_pattern(member.value for member in any_case)}$"
     if schema_pattern is not None:
         extra["pattern"] = schema_pattern
+    if rule:
+        extra["x-rule"] = rule
     text = " ".join([description, *notes])
     return Field(
         default,

@@ -62,6 +62,9 @@ def encode_condition(
         vocal_language=[condition.language],
         audio_duration=seconds,
         instruction=instruction,
+        bpm=condition.bpm,
+        keyscale=condition.key_scale,
+        timesignature=None if condition.time_signature is None else str(condition.time_signature),
     )
     encoder = pipe.condition_encoder
     frames = math.ceil(TIMBRE_SECONDS * pipe.latents_per_second)

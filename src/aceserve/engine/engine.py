@@ -62,6 +62,7 @@ import torch
 from aceserve.domain.errors import TaskCancelled, TaskInputError
 from aceserve.domain.states import TaskType
 from aceserve.engine.plan import Geometry, Job, plan_job
+from aceserve.engine.planning import ignored_planner_inputs, wants_plan
 from aceserve.engine.runner import PIPELINE_TASK, PipelineRunner, steps_to_run
 from aceserve.engine.types import (
     CHANNELS,
@@ -146,7 +147,9 @@ class AceStepEngine:
         return self._runner
 
     def plan(self, request: GenerationRequest) -> Job:
-        return plan_job(request, self._variant, self._geometry)
+        job = plan_job(request, self._variant, self._geometry)
+        wants_plan(request, has_planner=False)
+        return job
 
     def check(self, request: GenerationRequest) -> None:
         """Raise ``TaskInputError`` (a sentence naming the field and value) if ``request`` cannot run."""
@@ -187,7 +190,11 @@ class AceStepEngine:
                 for row, index in enumerate(group):
                     decoded = self._runner.decode(latents[row : row + 1])
                     audio = self._runner.finish(jobs[index], decoded)
-                    results[index] = GenerationResult(audio=audio, meta=self._meta(jobs[index], len(group)))
+                    results[index] = GenerationResult(
+                        audio=audio,
+                        meta=self._meta(jobs[index], len(group)),
+                        notes=ignored_planner_inputs(jobs[index].request),
+                    )
                     progress.advance()
                 self._pipe.maybe_free_model_hooks()
         progress.finish()

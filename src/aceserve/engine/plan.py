@@ -21,6 +21,7 @@ from aceserve.domain.inputs_models import (
     MAX_SEED,
     MIN_DURATION_SECONDS,
 )
+from aceserve.domain.music import KEY_SCALES, MAX_BPM, MIN_BPM, TIME_SIGNATURES, VOCAL_LANGUAGES
 from aceserve.domain.states import TaskType
 from aceserve.engine.audio import (
     MAX_OUTPUT_SAMPLES,
@@ -55,6 +56,9 @@ class TextCondition:
     caption: str
     lyrics: str
     language: str
+    bpm: int | None = None  # None: "N/A" in the prompt's metadata
+    key_scale: str | None = None
+    time_signature: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class Job:
     left_samples: int = 0
     right_samples: int = 0
     input_samples: int = 0  # extend/edit: length of the original input audio
+    codes: tuple[int, ...] = ()  # txt2audio: the planner's 5 Hz audio codes (engine/planning.py)
 
     @property
     def task(self) -> TaskType:
@@ -105,11 +110,25 @@ class Job:
         return ";".join(parts)
 
 
-def text_condition(caption: str, lyrics: str) -> TextCondition:
-    """``[inst]``, ``[instrumental]`` or empty lyrics become ACE-Step 1.5's instrumental form."""
-    if lyrics.strip().lower() in INSTRUMENTAL_TAGS:
+def is_instrumental(lyrics: str) -> bool:
+    return lyrics.strip().lower() in INSTRUMENTAL_TAGS
+
+
+def text_condition(caption: str, lyrics: str, request: GenerationRequest | None = None) -> TextCondition:
+    """``[inst]``, ``[instrumental]`` or empty lyrics become ACE-Step 1.5's instrumental form; the
+    request's musical metadata (bpm, key, time signature, vocal language) goes with it."""
+    if is_instrumental(lyrics):
         lyrics = MODEL_INSTRUMENTAL_LYRICS
-    return TextCondition(caption=caption, lyrics=lyrics, language=VOCAL_LANGUAGE)
+    if request is None:
+        return TextCondition(caption=caption, lyrics=lyrics, language=VOCAL_LANGUAGE)
+    return TextCondition(
+        caption=caption,
+        lyrics=lyrics,
+        language=request.vocal_language or VOCAL_LANGUAGE,
+        bpm=request.bpm,
+        key_scale=request.key_scale,
+        time_signature=request.time_signature,
+    )
 
 
 def _fraction(value: float, field: str) -> float:
@@ -149,10 +168,23 @@ def _sampling(request: GenerationRequest, variant: VariantDefaults) -> Sampling:
     return Sampling(steps=steps, guidance=guidance, shift=variant.shift, negative=negative)
 
 
+def _check_metadata(request: GenerationRequest) -> None:
+    bpm = request.bpm
+    if bpm is not None and (isinstance(bpm, bool) or not isinstance(bpm, int) or not MIN_BPM <= bpm <= MAX_BPM):
+        raise TaskInputError(f"`bpm` must be an integer from {MIN_BPM} to {MAX_BPM}, got {bpm!r}.")
+    if request.key_scale is not None and request.key_scale not in KEY_SCALES:
+        raise TaskInputError(f"`key_scale` must be a key such as 'C major' or 'F# minor', got {request.key_scale!r}.")
+    if request.time_signature is not None and request.time_signature not in TIME_SIGNATURES:
+        raise TaskInputError(f"`time_signature` must be one of {TIME_SIGNATURES}, got {request.time_signature!r}.")
+    if request.vocal_language is not None and request.vocal_language not in VOCAL_LANGUAGES:
+        raise TaskInputError(f"`vocal_language` must be one of {VOCAL_LANGUAGES}, got {request.vocal_language!r}.")
+
+
 def plan_job(request: GenerationRequest, variant: VariantDefaults, geometry: Geometry) -> Job:
     """Check ``request`` and resolve every default; raises ``TaskInputError`` on bad input."""
     sampling = _sampling(request, variant)
-    condition = text_condition(request.style_prompt, request.lyrics)
+    _check_metadata(request)
+    condition = text_condition(request.style_prompt, request.lyrics, request)
     hop = geometry.hop_length
     task = request.task_type
     if task is TaskType.TXT2AUDIO:
@@ -197,7 +229,7 @@ def plan_job(request: GenerationRequest, variant: VariantDefaults, geometry: Geo
             condition=condition,
             metas_seconds=audio.shape[1] / SAMPLE_RATE,
             source=pad_to(audio, frames * hop),
-            edit_target=text_condition(request.edit_style_prompt, request.edit_lyrics),
+            edit_target=text_condition(request.edit_style_prompt, request.edit_lyrics, request),
             edit_window=(_step_index(sampling.steps, n_min), _step_index(sampling.steps, n_max)),
             edit_fractions=(n_min, n_max),
             input_samples=audio.shape[1],

@@ -8,6 +8,7 @@ with key-padding masks on cross-attention, so an item's audio does not depend on
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, assert_never
 
@@ -158,8 +159,7 @@ class PipelineRunner:
             if negative is None:
                 item.uncond = null_condition(self.pipe, item.cond)
             else:
-                lyrics = job.condition
-                item.uncond = self._encode(TextCondition(negative, lyrics.lyrics, lyrics.language), instruction, job)
+                item.uncond = self._encode(dataclasses.replace(job.condition, caption=negative), instruction, job)
         return item
 
     def decode(self, latents: torch.Tensor) -> Audio:

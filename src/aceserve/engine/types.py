@@ -52,6 +52,18 @@ class GenerationRequest:
     audio_cover_strength: float = DEFAULT_COVER_STRENGTH
     edit_n_min: float = DEFAULT_EDIT_N_MIN
     edit_n_max: float = DEFAULT_EDIT_N_MAX
+    # Musical metadata (None: the planner's, else "N/A" / "unknown" as ACE-Step 1.5 writes them)
+    bpm: int | None = None
+    key_scale: str | None = None
+    time_signature: int | None = None
+    vocal_language: str | None = None
+    # The 5 Hz LM planner (txt2audio); None: its defaults (engine/planning.py)
+    thinking: bool | None = None  # None: plan when an LM is loaded
+    description: str | None = None
+    lm_temperature: float | None = None
+    lm_cfg_scale: float | None = None
+    lm_top_p: float | None = None
+    lm_top_k: int | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ class GenerationResult:
     audio: Audio
     sample_rate: int = SAMPLE_RATE
     meta: dict[str, object] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # lines for the task's logs (e.g. why the planner's output was not used)
 
 
 @dataclass(frozen=True)

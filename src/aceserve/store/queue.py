@@ -7,6 +7,7 @@ expired and whose task was re-run can therefore never overwrite the newer run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -162,8 +163,10 @@ def complete(
     price_usd_per_second: float,
     file: StoredFile,
     meta: dict[str, Any],
+    logs: Sequence[str] = (),
 ) -> bool:
-    """Record success, the output file, the charge and the webhook event in one transaction.
+    """Record success, the output file, the charge and the webhook event in one transaction
+    (``logs``: lines appended to the task's logs, e.g. what the engine did differently).
 
     Returns False when the client cancelled meanwhile: the task ends cancelled, uncharged, and the
     caller deletes the file it stored.
@@ -181,6 +184,8 @@ def complete(
         task.status = TaskStatus.COMPLETED
         task.output = output
         task.meta_extra = {**(task.meta_extra or {}), **meta}
+        if logs:
+            task.logs = {**(task.logs or {}), "lines": [*(task.logs or {}).get("lines", []), *logs]}
         task.frozen_units = 0
         task.consumed_units = consumed
         task.progress = 1.0

@@ -199,7 +199,7 @@ class BatchRunner:
             )
             meta = {
                 "duration": round(seconds, 3),
-                **{k: v for k, v in result.meta.items() if k in ("steps", "guidance_scale", "variant")},
+                **{k: v for k, v in result.meta.items() if k in ("steps", "guidance_scale", "variant", "plan")},
             }
             completed = queue.complete(
                 self.db,
@@ -209,6 +209,7 @@ class BatchRunner:
                 price_usd_per_second=self.settings.price_usd_per_second,
                 file=record,
                 meta=meta,
+                logs=result.notes,
             )
             if not completed:  # the client cancelled while the output was being stored
                 self.storage.delete(record.storage_key)

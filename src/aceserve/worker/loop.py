@@ -17,9 +17,10 @@ from aceserve.storage import FileStorage
 from aceserve.store import queue
 from aceserve.store.db import Database
 from aceserve.store.wakeup import Wakeup
-from aceserve.store.workers import WorkerState, report
+from aceserve.store.workers import WorkerState, forget
 from aceserve.worker.execute import BatchRunner
 from aceserve.worker.inputs import InputResolver
+from aceserve.worker.presence import Presence
 
 log = logging.getLogger("aceserve.worker")
 EngineFactory = Callable[[], Engine]
@@ -53,26 +54,24 @@ class Worker:
         self.failed: BaseException | None = None
         self._last_reap = 0.0
         self._describe = ""
-
-    def _report(self, state: WorkerState, detail: str = "") -> None:
-        try:
-            report(self.db, self.id, state=state, device=self.device, model=self.settings.model, detail=detail)
-        except Exception:
-            log.exception("could not record worker state %s", state)
+        self.presence = Presence(db, self.id, device=device, model=settings.model, interval=settings.heartbeat_seconds)
 
     def load(self) -> Engine | None:
-        self._report(WorkerState.STARTING, "loading the model")
+        """Load the model, heartbeating as ``starting`` meanwhile; None (and ``failed`` set) when it
+        cannot be loaded."""
+        self.presence.set(WorkerState.STARTING, "loading the model")
+        self.presence.start()
         try:
             engine = self.engine_factory()
         except Exception as exc:
             self.failed = exc
             log.error("worker %s failed to load the model: %s", self.id, exc)
-            self._report(WorkerState.FAILED, f"failed to load the model: {exc}")
+            self.presence.stop(WorkerState.FAILED, f"failed to load the model: {exc}")
             self.ready.set()
             return None
         self.engine = engine
         self._describe = f"{engine.info.variant} on {engine.info.device}, batches up to {engine.info.max_batch_size}"
-        self._report(WorkerState.READY, self._describe)
+        self.presence.set(WorkerState.READY, self._describe)
         self.ready.set()
         return engine
 
@@ -80,6 +79,12 @@ class Worker:
         engine = self.engine or self.load()
         if engine is None:
             return
+        try:
+            self._serve(engine, stop)
+        finally:
+            self.presence.stop(WorkerState.STOPPED)
+
+    def _serve(self, engine: Engine, stop: threading.Event) -> None:
         fetcher = SafeFetcher(
             max_bytes=self.settings.max_input_audio_bytes,
             timeout_seconds=self.settings.fetch_timeout_seconds,
@@ -101,7 +106,6 @@ class Worker:
         finally:
             if decoder is not None:
                 decoder.close()
-        self._report(WorkerState.STOPPED)
 
     def _cycle(self, runner: BatchRunner, engine: Engine, stop: threading.Event) -> None:
         self._reap()
@@ -119,11 +123,11 @@ class Worker:
             for lease in leases:
                 queue.release(self.db, lease)
             return
-        self._report(WorkerState.BUSY, ", ".join(lease.task_id for lease in leases))
+        self.presence.set(WorkerState.BUSY, ", ".join(lease.task_id for lease in leases))
         try:
             runner.run(leases)
         finally:
-            self._report(WorkerState.READY, self._describe)
+            self.presence.set(WorkerState.READY, self._describe)
             self.wakeup.notify()  # a finished task may have promoted a staged one
 
     def _reap(self) -> None:
@@ -133,3 +137,4 @@ class Worker:
         self._last_reap = now
         if queue.reap_expired(self.db, max_attempts=self.settings.max_attempts):
             self.wakeup.notify()
+        forget(self.db, older_than=self.settings.worker_forget_seconds)

@@ -123,8 +123,9 @@ class DatabaseStatus(BaseModel):
 class WorkerStatus(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
-    state: Literal["starting", "ready", "busy", "failed", "stopped", "unresponsive"] = Field(
-        description="`unresponsive`: no heartbeat for 3 heartbeat intervals (at least 30 s)."
+    state: Literal["starting", "ready", "busy", "failed", "stopped", "gone"] = Field(
+        description="Workers heartbeat while idle too. `gone`: no heartbeat for `worker_gone_seconds` (default 30 s, "
+        "at least 3 heartbeats): it died unannounced and is not counted."
     )
     device: str
     model: str
@@ -135,10 +136,15 @@ class WorkerStatus(BaseModel):
 class Health(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["ok"]
-    ready: bool = Field(description="True when the database is up and a worker is ready or busy.")
+    ready: bool = Field(
+        description="As `/health/ready`: the database is up and, where workers are expected (`serve`), a live "
+        "worker is ready or busy."
+    )
     api: ComponentStatus
     database: DatabaseStatus
-    workers: list[WorkerStatus] = Field(description="Workers seen lately (stopped ones for an hour).")
+    workers: list[WorkerStatus] = Field(
+        description="Workers heard from within `worker_forget_seconds` (default an hour); older ones are deleted."
+    )
 
 
 class HealthResponse(Envelope[Health]):

@@ -1,0 +1,57 @@
+"""Listening sockets: bound before anything slow (a model load), so a port in use fails in a second;
+"listening" is announced only once the server accepts connections."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Callable
+
+import click
+import uvicorn
+
+from aceserve.settings import Settings, derived_public_url
+
+
+def bind(host: str, port: int, *, what: str = "the API") -> socket.socket:
+    """A TCP socket bound to ``host:port`` (port 0: any free port), or a clear error that says what to do."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise click.ClickException(
+                f"Cannot listen for {what} on {host}:{port}: the port is in use (another aceserve?). "
+                "Stop that process or choose another port with --port (or ACESERVE_PORT)."
+            ) from exc
+        raise click.ClickException(f"Cannot listen for {what} on {host}:{port}: {exc.strerror or exc}.") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def bound_settings(settings: Settings, sock: socket.socket) -> Settings:
+    """The settings with the port actually bound (port 0 picks one), and the public URL derived from it
+    unless one was given."""
+    port = int(sock.getsockname()[1])
+    if port == settings.port:
+        return settings
+    public_url = settings.public_url
+    if public_url == derived_public_url(settings.host, settings.port):
+        public_url = derived_public_url(settings.host, port)
+    return settings.model_copy(update={"port": port, "public_url": public_url})
+
+
+class AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that calls ``on_listening`` once it accepts connections (after the app's start)."""
+
+    def __init__(self, config: uvicorn.Config, on_listening: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_listening = on_listening
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and not self.should_exit:
+            self.on_listening()
