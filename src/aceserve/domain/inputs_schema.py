@@ -19,10 +19,10 @@ from aceserve.domain.text import NON_BLANK_TEXT_PATTERN, TEXT_PATTERN, check_tex
 
 # An absolute http(s) URL with a host name or IPv4 address (the server also takes IPv6 literals), a
 # port from 1 to 65535, and no spaces or control characters.
-_URL_CHAR = r"[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff]"
+_URL_CHAR = r"[^\s\x00-\x1f\x7f-\x9f]"
 _PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 HTTP_URL_PATTERN = (
-    rf"[Hh][Tt][Tt][Pp][Ss]?://(?:[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff/?#@\[\]]+@)?[A-Za-z0-9][A-Za-z0-9.-]*(?::{_PORT})?"
+    rf"[Hh][Tt][Tt][Pp][Ss]?://(?:[^\s\x00-\x1f\x7f-\x9f/?#@\[\]]+@)?[A-Za-z0-9][A-Za-z0-9.-]*(?::{_PORT})?"
     rf"(?:[/?#]{_URL_CHAR}*)?"
 )
 _DATA_URI_PATTERN = (

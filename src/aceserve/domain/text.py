@@ -6,7 +6,8 @@ controls, no DEL. Such characters cannot be encoded as UTF-8 (surrogates), are r
 (NUL) or break tokenizers, so a task holding one could be accepted, then fail in the worker, or be
 stored and never read back.
 
-``TEXT_PATTERN`` says the same rule as a JSON-Schema (ECMA-262) pattern, for the OpenAPI document;
+``TEXT_PATTERN`` says the same rule as a JSON-Schema (ECMA-262) pattern, for the OpenAPI document
+(lone surrogates aside: see below);
 ``text_problem`` is the check the parser and the typed input models run.
 
 Rows written below the API (older versions, a database edited by hand) may still hold such strings:
@@ -20,7 +21,10 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-_FORBIDDEN_RANGES: Final = r"\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\uD800-\uDFFF"
+# Lone surrogates are left out of the patterns: Rust-based JSON Schema validators cannot compile a
+# surrogate range and would ignore the whole pattern. No UTF-8 text holds one; only a JSON escape
+# can, and ``text_problem`` refuses it.
+_FORBIDDEN_RANGES: Final = r"\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F"
 # White space a non-blank text may start with (str.isspace() among the allowed characters).
 _SPACES: Final = r"\t\n\r \u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
 TEXT_PATTERN: Final = rf"^[^{_FORBIDDEN_RANGES}]*$"
