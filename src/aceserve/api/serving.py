@@ -41,4 +41,6 @@ def server_config(app: Any, settings: Settings, *, log_level: str | None = None)
         timeout_keep_alive=max(1, round(settings.keep_alive_seconds)),
         limit_concurrency=cap + 1,  # in-flight requests; connections past the cap are refused earlier
         timeout_graceful_shutdown=30,
+        # json: uvicorn's records go through the root handler's JSON formatter too
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
