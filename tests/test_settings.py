@@ -24,3 +24,24 @@ def test_invalid_values_are_refused_at_start(tmp_path: Path) -> None:
     config.write_text("no_such_setting = 1\n")
     with pytest.raises(ValueError, match="no_such_setting"):
         load_settings(config)
+
+
+def test_lora_adapters_are_name_equals_path(tmp_path: Path) -> None:
+    settings = load_settings(None, lora=["style=/adapters/style", "lokr.v2=org/repo"])
+    assert settings.adapter_names == ("style", "lokr.v2")
+    assert settings.adapters["lokr.v2"].source == "org/repo"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("no-equals", "NAME=PATH_OR_HUB_ID"),
+        ("=path", "NAME=PATH_OR_HUB_ID"),
+        ("a b=x", "must be letters"),
+        ("dup=1", "given twice"),
+    ],
+)
+def test_bad_lora_values_are_refused_at_start(value: str, message: str) -> None:
+    values = [value, "dup=2"] if value == "dup=1" else [value]
+    with pytest.raises(ValueError, match=message):
+        load_settings(None, lora=values)

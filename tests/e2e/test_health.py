@@ -72,3 +72,16 @@ def test_ready_needs_a_live_worker_where_workers_are_expected(tmp_path: Path, da
     with serving(make_settings(tmp_path / "b", database_url)) as server:
         answer = server.client.get("/health/ready")
         assert answer.status_code == 200 and answer.json()["data"]["status"] == "ready"
+
+
+def test_health_lists_the_adapters_and_create_takes_only_those(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path / "c", database_url, lora=["style=/nowhere/style", "other=/nowhere/other"])
+    with serving(settings) as server:
+        assert server.client.get("/health").json()["data"]["adapters"] == ["style", "other"]
+        body = {"model": "Qubico/ace-step", "task_type": "txt2audio", "input": {"style_prompt": "x", "lora": "styl"}}
+        refused = server.client.post("/api/v1/task", json=body)
+        assert refused.status_code == 400
+        assert "input.lora" in refused.json()["message"] and "`other`, `style`" in refused.json()["message"]
+        body["input"]["lora"] = "style"
+        accepted = server.client.post("/api/v1/task", json=body)
+        assert accepted.status_code == 200 and accepted.json()["data"]["input"]["lora"] == "style"

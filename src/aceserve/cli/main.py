@@ -48,7 +48,19 @@ def log_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def lora_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--lora",
+        multiple=True,
+        metavar="NAME=PATH_OR_HUB_ID",
+        callback=lambda _ctx, _param, value: list(value) or None,
+        help="A LoRA or LoKr adapter (PEFT directory, .safetensors, or lokr_weights.safetensors; repeatable), "
+        "loaded at start; tasks pick it with input.lora. Give the API the same list.",
+    )(func)
+
+
 def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = lora_option(func)
     func = click.option("--device", default=None, help="cpu, cuda, cuda:N or auto (default auto).")(func)
     func = click.option(
         "--model",
@@ -76,6 +88,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
 @cli.command()
 @store_options
 @server_options
+@lora_option
 @main_guard
 def api(config_file: Path | None, **flags: Any) -> None:
     """Run the API alone (stateless; run several behind a load balancer), with webhooks and janitor."""

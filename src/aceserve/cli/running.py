@@ -66,6 +66,7 @@ def engine_factory(settings: Settings, model: str, device: str) -> Callable[[], 
             cpu_offload=settings.cpu_offload,
             compile=settings.compile,
             max_batch_size=settings.max_batch_size,
+            adapters=settings.adapters,
         )
 
     return load

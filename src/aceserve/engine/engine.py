@@ -61,6 +61,7 @@ import torch
 
 from aceserve.domain.errors import TaskCancelled, TaskInputError
 from aceserve.domain.states import TaskType
+from aceserve.engine.lora import AdapterSet
 from aceserve.engine.plan import EditMode, Geometry, Job, plan_job
 from aceserve.engine.planning import ignored_planner_inputs, wants_plan
 from aceserve.engine.runner import PipelineRunner, pipeline_task, steps_to_run
@@ -108,7 +109,14 @@ class AceStepEngine:
     """
 
     def __init__(
-        self, pipe: Any, *, model: str, variant: VariantDefaults, device: str, max_batch_size: int = 4
+        self,
+        pipe: Any,
+        *,
+        model: str,
+        variant: VariantDefaults,
+        device: str,
+        max_batch_size: int = 4,
+        adapters: AdapterSet | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"`max_batch_size` must be at least 1, got {max_batch_size!r}.")
@@ -124,6 +132,7 @@ class AceStepEngine:
         self._runner = PipelineRunner(pipe, self._geometry)
         self._lock = threading.Lock()
         self._invalid = itertools.count()
+        self._adapters = adapters
         self._info = EngineInfo(
             model=model,
             variant=variant.name,
@@ -132,6 +141,7 @@ class AceStepEngine:
             default_steps=variant.steps,
             default_guidance=variant.guidance,
             max_batch_size=max_batch_size,
+            adapters=adapters.names if adapters is not None else (),
         )
 
     @property
@@ -149,6 +159,10 @@ class AceStepEngine:
     def plan(self, request: GenerationRequest) -> Job:
         job = plan_job(request, self._variant, self._geometry)
         wants_plan(request, has_planner=False)
+        loaded = self._adapters.names if self._adapters is not None else ()
+        if job.lora and job.lora not in loaded:
+            listed = ", ".join(loaded) if loaded else "none"
+            raise TaskInputError(f"`lora` must name an adapter this worker loaded ({listed}), got {job.lora!r}.")
         return job
 
     def check(self, request: GenerationRequest) -> None:
@@ -184,6 +198,8 @@ class AceStepEngine:
                 if should_cancel is not None and should_cancel():
                     raise TaskCancelled("The task was cancelled before it ran.")
                 batch = [jobs[i] for i in group]
+                if self._adapters is not None:  # the batch key holds the adapter: one per group
+                    self._adapters.apply(*batch[0].adapter)
                 latents = self._runner.denoise(batch, callback=on_step_end)
                 if latents is None:  # interrupted: whatever the loop holds is discarded, never decoded
                     raise TaskCancelled("The task was cancelled while it ran.")

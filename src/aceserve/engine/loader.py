@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from aceserve.domain.adapters import AdapterSpec
 from aceserve.domain.states import TaskType
 from aceserve.engine.engine import AceStepEngine
+from aceserve.engine.lora import AdapterLoadError, AdapterSet
 from aceserve.engine.quiet import quiet_known_warnings
 from aceserve.engine.types import GenerationRequest
 from aceserve.engine.variants import detect_variant
@@ -98,8 +101,9 @@ def load_engine(
     compile: bool = False,
     max_batch_size: int = 4,
     warmup: bool = True,
+    adapters: Mapping[str, AdapterSpec] | None = None,
 ) -> AceStepEngine:
-    """Load ``model`` and return a ready engine (warmed up unless ``warmup=False``)."""
+    """Load ``model`` (and its ``--lora`` adapters) and return a ready engine (warmed up unless ``warmup=False``)."""
     if max_batch_size < 1:
         raise ModelLoadError(f"`max_batch_size` must be at least 1, got {max_batch_size!r}.")
     target = resolve_device(device)
@@ -120,6 +124,7 @@ def load_engine(
         compile=compile,
         max_batch_size=max_batch_size,
         warmup=warmup,
+        adapters=adapters,
     )
 
 
@@ -132,8 +137,12 @@ def engine_from_pipeline(
     compile: bool = False,
     max_batch_size: int = 4,
     warmup: bool = True,
+    adapters: Mapping[str, AdapterSpec] | None = None,
 ) -> AceStepEngine:
-    """Place a loaded pipeline on ``device``, optionally offload and compile it, and wrap it."""
+    """Place a loaded pipeline on ``device``, load its adapters, optionally offload and compile it, and wrap it.
+
+    An adapter that fails to load fails the start (``ModelLoadError`` naming its path and the reason).
+    """
     variant = detect_variant(dict(pipe.transformer.config), model)
     if cpu_offload and device.type != "cpu":
         pipe.enable_model_cpu_offload(device=device)
@@ -146,8 +155,21 @@ def engine_from_pipeline(
         # tiles with 2 s overlap to encode, 512 frames with 64 of overlap to decode) bounds it.
         pipe.vae.enable_tiling()
     pipe.set_progress_bar_config(disable=True)
+    adapter_set = None
+    if adapters:
+        try:
+            adapter_set = AdapterSet(pipe.transformer, adapters)
+        except AdapterLoadError as exc:
+            raise ModelLoadError(str(exc)) from exc
     try:
-        engine = AceStepEngine(pipe, model=model, variant=variant, device=str(device), max_batch_size=max_batch_size)
+        engine = AceStepEngine(
+            pipe,
+            model=model,
+            variant=variant,
+            device=str(device),
+            max_batch_size=max_batch_size,
+            adapters=adapter_set,
+        )
     except ValueError as exc:
         raise ModelLoadError(f"Model {model!r} cannot be served: {exc}") from exc
     if compile:

@@ -83,6 +83,7 @@ def health(services: ServicesDep) -> JSONResponse:
         "api": {"status": "ok"},
         "database": {"backend": state.backend, "status": "ok"},
         "workers": [worker_status(view) for view in state.workers],
+        "adapters": list(services.settings.adapter_names),
     }
     return JSONResponse(success(data))
 

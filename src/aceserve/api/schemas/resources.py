@@ -145,6 +145,9 @@ class Health(BaseModel):
     workers: list[WorkerStatus] = Field(
         description="Workers heard from within `worker_forget_seconds` (default an hour); older ones are deleted."
     )
+    adapters: list[str] = Field(
+        description="Names of the LoRA/LoKr adapters this deployment loads (`--lora NAME=PATH`), for `input.lora`."
+    )
 
 
 class HealthResponse(Envelope[Health]):
