@@ -10,6 +10,8 @@ from typing import Any
 
 import uvicorn
 
+from aceserve.api.app import end_event_streams
+
 ASGIApp = Callable[..., Awaitable[Any]]
 """An ASGI application, such as the one ``aceserve.api.create_app`` makes."""
 
@@ -29,5 +31,6 @@ def serve_in_thread(app: ASGIApp, *, host: str, port: int, start_timeout: float 
     try:
         yield
     finally:
+        end_event_streams(app)  # open event streams would hold the shutdown
         server.should_exit = True
         thread.join(60)

@@ -11,6 +11,7 @@ from aceserve.api import schemas
 from aceserve.api.body import read_json
 from aceserve.api.deps import AccountDep, ServicesDep
 from aceserve.api.envelope import success
+from aceserve.api.task_object import read_task
 from aceserve.domain.inputs import parse_create_request
 from aceserve.domain.inputs_body import CreateTaskBody
 from aceserve.store import tasks as task_store
@@ -70,13 +71,7 @@ async def create_task(
     ),
 )
 def get_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
-    with services.db.read() as session:
-        task = task_store.get_task(session, account.id, task_id)
-        data = absolute_urls(render_task(task), services.settings.public_url)
-        position = task_store.queue_position(session, task)
-        if position is not None:
-            data["meta"]["queue_position"] = position
-        return success(data)
+    return success(read_task(services.db, account.id, task_id, services.settings.public_url).data)
 
 
 @router.delete(
