@@ -73,6 +73,11 @@ class Database:
         self.engine.dispose()
 
 
+def describe_url(url: str) -> str:
+    """A database URL as it may be shown: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
