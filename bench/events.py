@@ -61,7 +61,7 @@ def make_key(database_url: str) -> str:
 def api_in_process(data_dir: Path, database_url: str) -> Iterator[str]:
     port = free_port()
     settings = Settings(data_dir=data_dir, database_url=database_url, port=port, workers=0, log_level="warning")
-    with serve_in_thread(create_app(settings), host="127.0.0.1", port=port):
+    with serve_in_thread(create_app(settings), settings):
         yield f"http://127.0.0.1:{port}"
 
 

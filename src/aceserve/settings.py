@@ -56,6 +56,19 @@ class Settings(BaseSettings):
     events_max_streams_per_key: int = Field(
         default=8, ge=1, description="Open task event streams one API key may hold per API process; 429 beyond."
     )
+    max_connections: int = Field(
+        default=0,
+        ge=0,
+        description="Open client connections beyond which new ones are answered 503 and closed; 0: the open-file "
+        "limit less 128.",
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's head must arrive within this long, or the connection is closed."
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest gap without a byte while a request body is read."
+    )
+    keep_alive_seconds: float = Field(default=5.0, gt=0, description="Idle keep-alive connections close after this.")
 
     # --- engine / worker -----------------------------------------------------------------------
     model: str = Field(default=DEFAULT_MODEL, description="Hub id, local directory, or 'tiny'.")
