@@ -3,6 +3,9 @@ stdio through ``aceserve mcp``, against a real server with a worker on the tiny 
 
 from __future__ import annotations
 
+import itertools
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -13,14 +16,14 @@ import anyio
 import httpx
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
 from aceserve.domain.inputs_models import INPUT_MODELS
 from aceserve.domain.states import TaskType
 from aceserve.media import decode_audio
-from tests.api.server import RunningServer, make_settings, running_server
+from tests.api.server import RunningServer, free_port, make_settings, running_server
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -43,6 +46,18 @@ async def over_http(server: RunningServer, key: str | None = None) -> AsyncItera
     http = httpx2.AsyncClient(headers={"x-api-key": key or server.key}, timeout=httpx2.Timeout(30, read=120))
     async with http, Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
         yield client
+
+
+@asynccontextmanager
+async def over_stdio(server: RunningServer, key: str | None = None) -> AsyncIterator[Client]:
+    """``aceserve mcp`` as a desktop agent starts it: a child process spoken to over its stdin and stdout."""
+    params = StdioServerParameters(command=sys.executable, args=bridge_args(server.url, key or server.key))
+    async with Client(params) as client:
+        yield client
+
+
+def bridge_args(url: str, key: str) -> list[str]:
+    return ["-m", "aceserve", "mcp", "--url", url, "--key", key]
 
 
 def run(test: Callable[[], Any]) -> None:
@@ -96,7 +111,11 @@ def check_agent_session(server: RunningServer, connect: Connect) -> None:
             assert abs(seconds_of(song["audio_url"]) - 4) < 0.01
             assert progress.seen, "no progress notification"
             values = [value for value, _, _ in progress.seen]
-            assert values == sorted(values) and values[-1] == 1.0 and progress.seen[-1][2] == "completed"
+            assert (
+                all(a < b for a, b in itertools.pairwise(values))
+                and values[-1] == 1.0
+                and progress.seen[-1][2] == "completed"
+            )
 
             extended = structured(
                 await client.call_tool(
@@ -183,3 +202,25 @@ def test_the_account_rules_of_rest_hold_on_mcp(server: RunningServer) -> None:
             assert credit == {**credit, "account": "broke", "unlimited_credit": False, "available_usd": 0}
 
     run(session)
+
+
+def test_an_agent_over_stdio_lists_makes_extends_gets_and_sees_a_400(server: RunningServer) -> None:
+    check_agent_session(server, over_stdio)
+
+
+def test_cancelling_a_call_over_stdio_cancels_its_task(idle_server: RunningServer) -> None:
+    check_cancel(idle_server, over_stdio)
+
+
+def test_the_stdio_bridge_exits_with_the_reason_on_a_wrong_key_or_an_unreachable_url(
+    idle_server: RunningServer,
+) -> None:
+    def bridge(url: str, key: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, *bridge_args(url, key)]
+        return subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+
+    refused = bridge(idle_server.url, "ak_wrong")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert f"The server at {idle_server.url} said: Invalid API key" in refused.stderr and "--key" in refused.stderr
+    unreachable = bridge(f"http://127.0.0.1:{free_port()}", idle_server.key)
+    assert unreachable.returncode == 1 and "Cannot reach the server" in unreachable.stderr

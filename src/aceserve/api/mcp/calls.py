@@ -96,24 +96,36 @@ async def _create(caller: Caller, tool: ToolSpec, arguments: dict[str, Any], rep
 
 
 async def follow(caller: Caller, task_id: str, report: Report) -> dict[str, Any]:
-    """Read the task until it ends, reporting each change of status or progress; cancels it if cancelled."""
-    last: tuple[str, float, Any] | None = None
+    """Read the task until it ends, reporting its progress; cancels it if the call is cancelled.
+
+    MCP progress must increase with every notification, so a task's life is one scale from 0 to 1:
+    0 while it waits (the first notification says its place in the queue), its steps while it runs,
+    1 once it has ended."""
+    reported = -1.0
     try:
         while True:
             task = await run_in_threadpool(task_routes.task_view, caller.services, caller.account_id, task_id)
-            status, meta = task["status"], task["meta"]
-            progress = float(meta.get("progress", 0.0))
-            now = (status, progress, meta.get("queue_position"))
-            if now != last:
-                await report(progress, 1.0, _progress_message(task))
-                last = now
-            if status in _ENDED:
+            value = life_progress(task)
+            if value > reported:
+                await report(value, 1.0, _progress_message(task))
+                reported = value
+            if task["status"] in _ENDED:
                 return task
             await anyio.sleep(POLL_SECONDS)
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await run_in_threadpool(_cancel_quietly, caller, task_id)
         raise
+
+
+def life_progress(task: dict[str, Any]) -> float:
+    """0 waiting, 0.01–0.99 running (by its progress), 1 ended."""
+    status = task["status"]
+    if status in _ENDED:
+        return 1.0
+    if status == "processing":
+        return round(0.01 + 0.98 * float(task["meta"].get("progress", 0.0)), 4)
+    return 0.0
 
 
 def _cancel_quietly(caller: Caller, task_id: str) -> None:
