@@ -40,8 +40,10 @@ contracts: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+# bench/api.py loads the servers with wrk (a Debian package), installed here when missing.
 bench: $(STAMP)
-	$(BIN)/python bench/api.py
+	@command -v wrk >/dev/null || apt-get install -y wrk || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	$(BIN)/python bench/api.py $(BENCH_ARGS)
 	$(BIN)/python bench/engine.py
 
 docs: $(STAMP)

@@ -14,9 +14,11 @@ import hashlib
 import os
 import secrets
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Table, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from aceserve.domain.billing import units_to_usd, usd_to_units
 from aceserve.domain.errors import Conflict, InsufficientCredit, InvalidInput, NotFound
@@ -144,30 +146,27 @@ def freeze(session: Session, account: Account, task_id: str, units: int, *, why:
     was estimated and why) goes into the refusal.
 
     The conditional UPDATE makes the check and the debit one atomic step, so parallel creates can
-    never overdraw an account on either backend.
+    never overdraw an account on either backend; it returns the new amounts, which ``account`` takes.
     """
+    table = cast(Table, Account.__table__)
+    conditions = [table.c.id == account.id]
     if account.balance_units is not None:
-        result = session.execute(
-            update(Account)
-            .where(Account.id == account.id, Account.balance_units >= units)
-            .values(balance_units=Account.balance_units - units, frozen_units=Account.frozen_units + units)
-            .execution_options(synchronize_session=False)
+        conditions.append(table.c.balance_units >= units)
+    row = session.execute(
+        update(table)
+        .where(*conditions)
+        .values(balance_units=table.c.balance_units - units, frozen_units=table.c.frozen_units + units)
+        .returning(table.c.balance_units, table.c.frozen_units)
+    ).first()
+    if row is None:
+        session.refresh(account)
+        needs = why or f"${units_to_usd(units):.4f}"
+        raise InsufficientCredit(
+            f"Insufficient credit: this task needs {needs} frozen; "
+            f"the account has ${units_to_usd(account.balance_units or 0):.4f} available."
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            session.refresh(account)
-            needs = why or f"${units_to_usd(units):.4f}"
-            raise InsufficientCredit(
-                f"Insufficient credit: this task needs {needs} frozen; "
-                f"the account has ${units_to_usd(account.balance_units or 0):.4f} available."
-            )
-    else:
-        session.execute(
-            update(Account)
-            .where(Account.id == account.id)
-            .values(frozen_units=Account.frozen_units + units)
-            .execution_options(synchronize_session=False)
-        )
-    session.refresh(account)
+    set_committed_value(account, "balance_units", row.balance_units)
+    set_committed_value(account, "frozen_units", row.frozen_units)
     _ledger(session, account.id, task_id, "freeze", -units, units, "frozen at create")
 
 
@@ -204,8 +203,8 @@ def ledger_sums(session: Session, account_id: str) -> tuple[int, int]:
 def _ledger(
     session: Session, account_id: str, task_id: str | None, kind: str, available: int, frozen: int, note: str
 ) -> None:
-    session.add(
-        LedgerEntry(
+    session.execute(
+        insert(cast(Table, LedgerEntry.__table__)).values(
             account_id=account_id,
             task_id=task_id,
             kind=kind,
@@ -258,6 +257,13 @@ def revoke_key(session: Session, prefix: str) -> int:
         raise Conflict(f"{len(matching)} live keys start with {prefix!r}; give more characters of the key.")
     matching[0].revoked_at = utcnow()
     return 1
+
+
+def account_id_for_key(connection: Connection | Session, key_hash: str) -> str | None:
+    """The id of the account owning the live key with this hash (``hash_key``), or None."""
+    return connection.execute(
+        select(ApiKey.account_id).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    ).scalar()
 
 
 def authenticate(session: Session, secret: str) -> Account | None:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, case, exists, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
-from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests
+from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
 from aceserve.domain.states import ACTIVE_STATUSES, TaskStatus, TaskType
 from aceserve.store import accounts
 from aceserve.store.clock import new_uuid, utcnow
-from aceserve.store.models import Account, StoredFile, Task
+from aceserve.store.models import Account, ApiKey, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
 from aceserve.store.wakeup import notify_pending
 
@@ -45,22 +46,27 @@ class Created:
     created: bool  # False: an earlier task with the same Idempotency-Key was returned
 
 
-def create_task(session: Session, account_id: str, draft: TaskDraft, *, max_queued: int) -> Created:
+def create_task(
+    session: Session, account_id: str, draft: TaskDraft, *, max_queued: int, key_hash: str | None = None
+) -> Created:
     """Freeze credit and insert the task (pending, or staged over the concurrency limit) with its
-    webhook event, all in the caller's transaction."""
+    webhook event, all in the caller's transaction.
+
+    Statements: lock the account; one read for the rest of what decides (the key still live when
+    ``key_hash`` is given, an earlier task with the idempotency key, the queue's length, the account's
+    running tasks); the conditional UPDATE that freezes; the inserts (task, ledger, any webhook event)."""
     account = accounts.lock_account(session, account_id)
-    if draft.idempotency_key is not None:
-        existing = find_by_idempotency_key(session, account.id, draft.idempotency_key)
-        if existing is not None:
-            return Created(existing, created=False)
-    queued = session.scalar(
-        select(func.count()).select_from(Task).where(Task.status.in_([TaskStatus.PENDING, TaskStatus.STAGED]))
-    )
-    if (queued or 0) >= max_queued:
-        raise TooManyRequests(f"The queue is full ({queued} tasks waiting); try again later.", retry_after=30)
+    checks = _create_checks(session, account.id, draft.idempotency_key, key_hash, max_queued)
+    if key_hash is not None and not checks.key_live:
+        raise Unauthorized("Invalid API key: it is unknown or has been revoked.")
+    if checks.earlier_id is not None:
+        earlier = session.get(Task, checks.earlier_id)
+        assert earlier is not None
+        return Created(earlier, created=False)
+    if checks.queued >= max_queued:
+        raise TooManyRequests(f"The queue is full ({checks.queued} tasks waiting); try again later.", retry_after=30)
     accounts.freeze(session, account, draft.task_id, draft.frozen_units, why=draft.why)
-    running = count_running(session, account.id)
-    status = TaskStatus.PENDING if running < account.max_concurrent else TaskStatus.STAGED
+    status = TaskStatus.PENDING if checks.running < account.max_concurrent else TaskStatus.STAGED
     now = utcnow()
     task = Task(
         id=draft.task_id,
@@ -101,19 +107,103 @@ def create_task(session: Session, account_id: str, draft: TaskDraft, *, max_queu
     return Created(task, created=True)
 
 
-def queue_position(session: Session, task: Task) -> int | None:
-    """1 for the pending task a worker claims next (claims go oldest first); None unless pending."""
-    if task.status != TaskStatus.PENDING:
-        return None
-    ahead = session.scalar(
+@dataclass(frozen=True)
+class _Checks:
+    key_live: bool
+    earlier_id: str | None
+    queued: int
+    running: int
+
+
+_QUEUED: tuple[Any, ...] = tuple(
+    literal_column(f"'{status.value}'") for status in (TaskStatus.PENDING, TaskStatus.STAGED)
+)
+
+
+def _create_checks(
+    session: Session, account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
+) -> _Checks:
+    """One read, under the account's lock, of everything a create decides on. The queue is counted up to
+    ``max_queued`` only, each status on its own partial index (the statuses are literals for SQLite's
+    planner), so the count costs no more than the cap allows."""
+    queued = [
+        select(func.count())
+        .select_from(select(literal_column("1")).where(Task.status == status).limit(max_queued).subquery())
+        .scalar_subquery()
+        for status in _QUEUED
+    ]
+    columns: list[Any] = [
+        queued[0] + queued[1],
         select(func.count())
         .select_from(Task)
-        .where(
-            Task.status == TaskStatus.PENDING,
-            or_(Task.created_at < task.created_at, and_(Task.created_at == task.created_at, Task.id < task.id)),
+        .where(Task.account_id == account_id, Task.status.in_([TaskStatus.PENDING, TaskStatus.PROCESSING]))
+        .scalar_subquery(),
+    ]
+    if idempotency_key is not None:
+        columns.append(
+            select(Task.id)
+            .where(Task.account_id == account_id, Task.idempotency_key == idempotency_key)
+            .scalar_subquery()
         )
+    if key_hash is not None:
+        columns.append(
+            exists().where(ApiKey.key_hash == key_hash, ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None))
+        )
+    row = session.execute(select(*columns)).one()
+    values = list(row)
+    queued_count, running = int(values.pop(0) or 0), int(values.pop(0) or 0)
+    earlier_id = values.pop(0) if idempotency_key is not None else None
+    key_live = bool(values.pop(0)) if key_hash is not None else True
+    return _Checks(key_live=key_live, earlier_id=earlier_id, queued=queued_count, running=running)
+
+
+@dataclass(frozen=True)
+class KeyedRead:
+    """What one read of ``GET /api/v1/task/{id}`` found: the key's account (None: unknown or revoked
+    key) and the task (None: no such task of that account), with its queue position when pending."""
+
+    account_id: str | None
+    task: Any = None
+    """A result row with the task's columns as attributes (what ``render.render_task`` reads)."""
+    queue_position: int | None = None
+
+
+_TASK_COLUMNS = Task.__table__.c
+_AHEAD = Task.__table__.alias("ahead")
+_POSITION = (
+    select(func.count() + 1)
+    .select_from(_AHEAD)
+    .where(
+        _AHEAD.c.status == literal_column("'pending'"),  # a literal: SQLite's planner then takes the partial index
+        or_(
+            _AHEAD.c.created_at < _TASK_COLUMNS.created_at,
+            and_(_AHEAD.c.created_at == _TASK_COLUMNS.created_at, _AHEAD.c.id < _TASK_COLUMNS.id),
+        ),
     )
-    return int(ahead or 0) + 1
+    .scalar_subquery()
+)
+_KEYED_TASK = (
+    select(
+        *_TASK_COLUMNS,
+        case((_TASK_COLUMNS.status == literal_column("'pending'"), _POSITION), else_=None).label("queue_position"),
+    )
+    .join(ApiKey, ApiKey.account_id == _TASK_COLUMNS.account_id)
+    .where(
+        ApiKey.key_hash == bindparam("key_hash"),
+        ApiKey.revoked_at.is_(None),
+        _TASK_COLUMNS.id == bindparam("task_id"),
+    )
+)
+
+
+def read_for_key(connection: Connection, key_hash: str, task_id: str) -> KeyedRead:
+    """A task as its owner's key sees it, in one statement (the key live, the task, its queue position);
+    a second one only when nothing was found, to tell an unknown key (401) from an unknown task (404)."""
+    if _looks_like_uuid(task_id):
+        row = connection.execute(_KEYED_TASK, {"key_hash": key_hash, "task_id": task_id.lower()}).first()
+        if row is not None:
+            return KeyedRead(row.account_id, row, row.queue_position)
+    return KeyedRead(accounts.account_id_for_key(connection, key_hash))
 
 
 def find_by_idempotency_key(session: Session, account_id: str, key: str) -> Task | None:
@@ -257,8 +347,6 @@ def count_by_status(session: Session, account_id: str) -> dict[TaskStatus, int]:
 
 
 def _looks_like_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:

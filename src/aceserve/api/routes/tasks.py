@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from aceserve.api import schemas
 from aceserve.api.body import read_json
-from aceserve.api.deps import AccountDep, ServicesDep
-from aceserve.api.envelope import success
+from aceserve.api.deps import AccountDep, CallerDep, ServicesDep, invalid_key, key_hash_from, services_of
+from aceserve.api.envelope import success, success_response
+from aceserve.domain.errors import NotFound
 from aceserve.domain.inputs import parse_create_request
 from aceserve.domain.inputs_body import CreateTaskBody
 from aceserve.store import tasks as task_store
@@ -51,13 +53,19 @@ IdempotencyKey = Annotated[
     callbacks=schemas.webhook_callbacks.routes,
 )
 async def create_task(
-    request: Request, account: AccountDep, services: ServicesDep, idempotency_key: IdempotencyKey = None
-) -> dict[str, Any]:
+    request: Request, caller: CallerDep, services: ServicesDep, idempotency_key: IdempotencyKey = None
+) -> Response:
     body = await read_json(request)
     command = parse_create_request(body, max_inline_audio_bytes=services.settings.max_input_audio_bytes)
     check_endpoint_at_create(command.webhook_endpoint, allow_private=services.settings.allow_private_webhooks)
-    task = await run_in_threadpool(services.submitter.submit, account.id, command, idempotency_key=idempotency_key)
-    return success(absolute_urls(task, services.settings.public_url))
+    task = await run_in_threadpool(
+        services.submitter.submit,
+        caller.account_id,
+        command,
+        idempotency_key=idempotency_key,
+        key_hash=caller.key_hash,
+    )
+    return success_response(absolute_urls(task, services.settings.public_url))
 
 
 @router.get(
@@ -69,14 +77,21 @@ async def create_task(
         schemas.TaskResponse, 401, 404, 429, descriptions={404: "No task with this id belongs to this account."}
     ),
 )
-def get_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
-    with services.db.read() as session:
-        task = task_store.get_task(session, account.id, task_id)
-        data = absolute_urls(render_task(task), services.settings.public_url)
-        position = task_store.queue_position(session, task)
-        if position is not None:
-            data["meta"]["queue_position"] = position
-        return success(data)
+def get_task(task_id: str, request: Request) -> Response:
+    # The poll path: one statement checks the key and reads the task (no separate auth dependency).
+    services = services_of(request)
+    key_hash = key_hash_from(request)
+    with services.db.query() as connection:
+        found = task_store.read_for_key(connection, key_hash, task_id)
+    if found.account_id is None:
+        raise invalid_key()
+    services.rate_limiter.check(key_hash)
+    if found.task is None:
+        raise NotFound(f"Task {task_id} was not found.")
+    data = absolute_urls(render_task(found.task), services.settings.public_url)
+    if found.queue_position is not None:
+        data["meta"]["queue_position"] = found.queue_position
+    return success_response(data)
 
 
 @router.delete(
