@@ -104,6 +104,18 @@ class Settings(BaseSettings):
     max_queued_tasks: int = Field(default=1000, ge=1, description="Pending tasks beyond which creates get 429.")
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text for people; json: one object per line for log shippers."
+    )
+
+    # --- metrics -------------------------------------------------------------------------------
+    metrics_token: str = Field(
+        default="", description="When set, /metrics needs `Authorization: Bearer <token>`.", repr=False
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Interface of a worker's --metrics-port.")
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="A worker serves its own metrics on this port (default: none)."
+    )
 
     @classmethod
     def settings_customise_sources(

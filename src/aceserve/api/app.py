@@ -16,7 +16,8 @@ from aceserve.api.body_limit import BodySizeLimit
 from aceserve.api.deps import Services
 from aceserve.api.errors import install_error_handlers
 from aceserve.api.ratelimit import RateLimiter
-from aceserve.api.routes import account, files, health, tasks, uploads
+from aceserve.api.routes import account, files, health, metrics, tasks, uploads
+from aceserve.api.routes.pages import install_pages
 from aceserve.api.schemas import install_openapi
 from aceserve.settings import Settings
 from aceserve.storage import open_storage
@@ -90,11 +91,14 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
         version=__version__,
         summary="PiAPI's Qubico/ace-step task API, self-hosted on ACE-Step 1.5.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by routes/pages.py
+        redoc_url=None,
         **telemetry_options(),
     )
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (tasks, uploads, account, files, health):
+    for module in (tasks, uploads, account, files, health, metrics):
         app.include_router(module.router)
+    install_pages(app)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -100,10 +101,12 @@ def current_account(request: Request, services: ServicesDep) -> Account:
     """The caller's account, read now (routes that show or change the account itself)."""
     key = api_key_from(request)
     with services.db.read() as session:
-        account = accounts.authenticate(session, key)
-    if account is None:
+        found = accounts.authenticate_key(session, key)
+    if found is None:
         raise invalid_key()
+    account, key_row = found
     services.rate_limiter.check(accounts.hash_key(key))
+    note_key_use(services.db, key_row.id, key_row.last_used_at)
     return account
 
 
@@ -123,7 +126,7 @@ async def current_caller(request: Request, services: ServicesDep) -> Caller:
     account_id = services.key_cache.get(key_hash)
     if account_id is None:
         read_at = time.monotonic()
-        account_id = await run_in_threadpool(_account_id_for_key, services.db, key_hash)
+        account_id = await run_in_threadpool(_read_key, services.db, key_hash)
         if account_id is None:
             raise invalid_key()
         services.key_cache.put(key_hash, account_id, read_at)
@@ -131,9 +134,20 @@ async def current_caller(request: Request, services: ServicesDep) -> Caller:
     return Caller(account_id, key_hash)
 
 
-def _account_id_for_key(db: Database, key_hash: str) -> str | None:
+def _read_key(db: Database, key_hash: str) -> str | None:
     with db.query() as connection:
-        return accounts.account_id_for_key(connection, key_hash)
+        key = accounts.live_key(connection, key_hash)
+    if key is None:
+        return None
+    note_key_use(db, key.id, key.last_used_at)
+    return key.account_id
+
+
+def note_key_use(db: Database, key_id: str, last_used_at: datetime | None) -> None:
+    """Refresh the key's ``last_used_at`` when it is older than its resolution (a write about once a minute)."""
+    if accounts.key_use_is_stale(last_used_at):
+        with db.write() as session:
+            accounts.note_key_use(session, key_id)
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import click
 
 from aceserve.cli.background import ThreadService, WorkerService, janitor_service, webhook_service
-from aceserve.cli.listening import AnnouncingServer, bind, bound_settings
+from aceserve.cli.listening import AnnouncingServer, bind, bound_settings, serve_metrics
 from aceserve.engine.types import Engine
 from aceserve.settings import TINY_MODEL, Settings
 from aceserve.store import accounts
@@ -123,6 +123,8 @@ def _run_http(
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=30,
+        # json: uvicorn's records go through the root handler's JSON formatter too
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
 
     def announce() -> None:
@@ -161,6 +163,8 @@ def run_worker(settings: Settings) -> None:
     from aceserve.store.wakeup import Wakeup
     from aceserve.worker.loop import Worker
 
+    if settings.metrics_port is not None:  # before the model: a port in use fails in a second
+        serve_metrics(settings.metrics_host, settings.metrics_port)
     model = resolve_model(settings)
     device = devices_for(settings.device)[0] if settings.device in ("auto", "cuda") else settings.device
     db = open_database(settings.database_url)

@@ -15,9 +15,10 @@ a round trip per request). ``query()`` is for a read of one statement: it runs w
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,27 @@ POOL_SIZE = 48
 IDLE_CHECK_SECONDS = 10.0
 """A connection unused this long is pinged before use."""
 
+_AFTER_COMMIT = "aceserve_after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the session's transaction commits; drop it if it rolls back. For what must
+    only be said of changes that happened (metrics, lifecycle log lines)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def _run_after_commit(session: Session) -> None:
+    callbacks: list[Callable[[], None]] = session.info.pop(_AFTER_COMMIT, [])
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # telling about a change must never undo or hide it
+            logging.getLogger("aceserve.store").exception("after-commit callback failed")
+
+
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+
 
 class Database:
     """Owns the SQLAlchemy engine; hands out read and write sessions."""
@@ -50,6 +72,9 @@ class Database:
         )
         # SQLite has one writer at a time: this process's writers queue here first (see the docstring).
         self._writing: threading.RLock | None = None if self.is_postgres else threading.RLock()
+        for factory in (self._read, self._write):
+            event.listen(factory, "after_commit", _run_after_commit)
+            event.listen(factory, "after_rollback", _drop_after_commit)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -79,6 +104,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def describe_url(url: str) -> str:
+    """A database URL as it may be shown: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def make_engine(url: str, *, echo: bool = False, pool_size: int = POOL_SIZE) -> Engine:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
 from aceserve.domain.states import ACTIVE_STATUSES, TaskStatus, TaskType
-from aceserve.store import accounts
+from aceserve.store import accounts, transitions
 from aceserve.store.clock import new_uuid, utcnow
 from aceserve.store.models import Account, ApiKey, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
@@ -102,6 +102,7 @@ def create_task(
         stored.task_id = task.id
         session.add(stored)
     enqueue_task_event(session, task)
+    transitions.created(session, task)
     if status is TaskStatus.PENDING:
         notify_pending(session, task.id)
     return Created(task, created=True)
@@ -163,6 +164,8 @@ class KeyedRead:
     key) and the task (None: no such task of that account), with its queue position when pending."""
 
     account_id: str | None
+    key_id: str = ""
+    key_last_used_at: datetime | None = None
     task: Any = None
     """A result row with the task's columns as attributes (what ``render.render_task`` reads)."""
     queue_position: int | None = None
@@ -186,6 +189,8 @@ _KEYED_TASK = (
     select(
         *_TASK_COLUMNS,
         case((_TASK_COLUMNS.status == literal_column("'pending'"), _POSITION), else_=None).label("queue_position"),
+        ApiKey.id.label("key_id"),
+        ApiKey.last_used_at.label("key_last_used_at"),
     )
     .join(ApiKey, ApiKey.account_id == _TASK_COLUMNS.account_id)
     .where(
@@ -202,8 +207,9 @@ def read_for_key(connection: Connection, key_hash: str, task_id: str) -> KeyedRe
     if _looks_like_uuid(task_id):
         row = connection.execute(_KEYED_TASK, {"key_hash": key_hash, "task_id": task_id.lower()}).first()
         if row is not None:
-            return KeyedRead(row.account_id, row, row.queue_position)
-    return KeyedRead(accounts.account_id_for_key(connection, key_hash))
+            return KeyedRead(row.account_id, row.key_id, row.key_last_used_at, row, row.queue_position)
+    key = accounts.live_key(connection, key_hash)
+    return KeyedRead(None) if key is None else KeyedRead(key.account_id, key.id, key.last_used_at)
 
 
 def find_by_idempotency_key(session: Session, account_id: str, key: str) -> Task | None:
@@ -269,6 +275,7 @@ def finish_failed(session: Session, task: Task, *, code: int, message: str, raw:
     accounts.settle(session, task.account_id, task.id, task.frozen_units, 0)
     task.frozen_units = 0
     enqueue_task_event(session, task)
+    transitions.ended_unsuccessfully(session, task, cancelled=code == CANCELLED_CODE, reason=message[:200])
     if was_holding_slot:
         promote_staged(session, task.account_id)
 
@@ -297,6 +304,7 @@ def promote_staged(session: Session, account_id: str) -> list[Task]:
         task.status = TaskStatus.PENDING
         task.updated_at = now
         enqueue_task_event(session, task)
+        transitions.promoted(session, task)
     if staged:
         notify_pending(session)
     return list(staged)

@@ -32,6 +32,7 @@ from aceserve.store import outbox_delivery
 from aceserve.store.clock import utcnow
 from aceserve.store.db import Database
 from aceserve.store.outbox_delivery import DeliveryJob
+from aceserve.telemetry import metrics
 from aceserve.webhooks.attempt import AttemptResult, Outcome, post_once
 from aceserve.webhooks.backoff import RetryPolicy, next_attempt_at
 from aceserve.webhooks.endpoints import EndpointPolicy
@@ -195,6 +196,7 @@ class WebhookSender:
     def _record(self, job: DeliveryJob, result: AttemptResult) -> None:
         where = f"webhook {job.id} (task {job.task_id}) attempt {job.attempts} to {_host(job.endpoint)}"
         took = f"{result.elapsed_seconds * 1000:.0f} ms"
+        metrics.observe_webhook_attempt(result.outcome.value)
         match result.outcome:
             case Outcome.DELIVERED:
                 assert result.status_code is not None

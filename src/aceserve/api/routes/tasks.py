@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from aceserve.api import schemas
 from aceserve.api.body import read_json
-from aceserve.api.deps import AccountDep, CallerDep, ServicesDep, invalid_key, key_hash_from, services_of
+from aceserve.api.deps import AccountDep, CallerDep, ServicesDep, invalid_key, key_hash_from, note_key_use, services_of
 from aceserve.api.envelope import success, success_response
 from aceserve.domain.errors import NotFound
 from aceserve.domain.inputs import parse_create_request
@@ -86,6 +86,7 @@ def get_task(task_id: str, request: Request) -> Response:
     if found.account_id is None:
         raise invalid_key()
     services.rate_limiter.check(key_hash)
+    note_key_use(services.db, found.key_id, found.key_last_used_at)
     if found.task is None:
         raise NotFound(f"Task {task_id} was not found.")
     data = absolute_urls(render_task(found.task), services.settings.public_url)
