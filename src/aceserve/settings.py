@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     compile: bool = False
     max_batch_size: int = Field(default=4, ge=1, le=64)
     workers: int = Field(default=1, ge=0, le=64, description="In-process workers started by `serve`.")
+    api_processes: int = Field(
+        default=1, ge=1, le=64, description="Processes serving the API (`aceserve api --workers N`): one per core."
+    )
     lease_seconds: float = Field(default=60.0, gt=1)
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     poll_seconds: float = Field(default=2.0, gt=0, description="Safety-net poll when no wake-up arrives.")

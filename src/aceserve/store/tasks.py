@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, exists, func, literal_column, or_, select
+from sqlalchemy import Connection, Select, bindparam, case, exists, func, literal_column, select, tuple_
 from sqlalchemy.orm import Session
 
 from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
@@ -121,15 +121,17 @@ _QUEUED: tuple[Any, ...] = tuple(
 )
 
 
-def _create_checks(
-    session: Session, account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
-) -> _Checks:
-    """One read, under the account's lock, of everything a create decides on. The queue is counted up to
-    ``max_queued`` only, each status on its own partial index (the statuses are literals for SQLite's
-    planner), so the count costs no more than the cap allows."""
+def create_checks_query(
+    account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
+) -> Select[Any]:
+    """One read of everything a create decides on: the queue's length (each status counted on its partial
+    index, up to ``max_queued`` only, so it costs no more than the cap allows; the statuses are literals
+    for SQLite's planner), the account's running tasks, an earlier task with the idempotency key, and
+    whether the key is still live."""
     queued = [
         select(func.count())
-        .select_from(select(literal_column("1")).where(Task.status == status).limit(max_queued).subquery())
+        # created_at: a column only the partial index of that status covers, so the planner takes it.
+        .select_from(select(Task.created_at).where(Task.status == status).limit(max_queued).subquery())
         .scalar_subquery()
         for status in _QUEUED
     ]
@@ -150,8 +152,13 @@ def _create_checks(
         columns.append(
             exists().where(ApiKey.key_hash == key_hash, ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None))
         )
-    row = session.execute(select(*columns)).one()
-    values = list(row)
+    return select(*columns)
+
+
+def _create_checks(
+    session: Session, account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
+) -> _Checks:
+    values = list(session.execute(create_checks_query(account_id, idempotency_key, key_hash, max_queued)).one())
     queued_count, running = int(values.pop(0) or 0), int(values.pop(0) or 0)
     earlier_id = values.pop(0) if idempotency_key is not None else None
     key_live = bool(values.pop(0)) if key_hash is not None else True
@@ -178,14 +185,11 @@ _POSITION = (
     .select_from(_AHEAD)
     .where(
         _AHEAD.c.status == literal_column("'pending'"),  # a literal: SQLite's planner then takes the partial index
-        or_(
-            _AHEAD.c.created_at < _TASK_COLUMNS.created_at,
-            and_(_AHEAD.c.created_at == _TASK_COLUMNS.created_at, _AHEAD.c.id < _TASK_COLUMNS.id),
-        ),
+        tuple_(_AHEAD.c.created_at, _AHEAD.c.id) < tuple_(_TASK_COLUMNS.created_at, _TASK_COLUMNS.id),
     )
     .scalar_subquery()
 )
-_KEYED_TASK = (
+KEYED_TASK_QUERY = (
     select(
         *_TASK_COLUMNS,
         case((_TASK_COLUMNS.status == literal_column("'pending'"), _POSITION), else_=None).label("queue_position"),
@@ -205,7 +209,7 @@ def read_for_key(connection: Connection, key_hash: str, task_id: str) -> KeyedRe
     """A task as its owner's key sees it, in one statement (the key live, the task, its queue position);
     a second one only when nothing was found, to tell an unknown key (401) from an unknown task (404)."""
     if _looks_like_uuid(task_id):
-        row = connection.execute(_KEYED_TASK, {"key_hash": key_hash, "task_id": task_id.lower()}).first()
+        row = connection.execute(KEYED_TASK_QUERY, {"key_hash": key_hash, "task_id": task_id.lower()}).first()
         if row is not None:
             return KeyedRead(row.account_id, row.key_id, row.key_last_used_at, row, row.queue_position)
     key = accounts.live_key(connection, key_hash)
