@@ -133,20 +133,10 @@ def _run_api_processes(settings: Settings, sock: socket.socket) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from aceserve.api.serving import server_config
+
     announce_key(settings)  # also migrates the database once, before the processes start
-    extra: dict[str, Any] = {}
-    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
-        # A process that starts on a busy machine may take more than uvicorn's 5 s to answer its first ping.
-        extra["timeout_worker_healthcheck"] = 60
-    config = uvicorn.Config(
-        ApiProcessApp(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
-        workers=settings.api_processes,
-        **extra,
-    )
+    config = server_config(ApiProcessApp(settings), settings, processes=settings.api_processes)
     sock.listen(2048)  # connections wait in the backlog until a process takes them
 
     def announce() -> None:
@@ -187,21 +177,13 @@ def _run_http(
     workers: Sequence[WorkerService] = (),
     model: str = "",
 ) -> None:
-    import uvicorn
 
     from aceserve.api.app import create_app
+    from aceserve.api.serving import server_config
 
     announce_key(settings)
     app = create_app(settings, background=background)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
-        # json: uvicorn's records go through the root handler's JSON formatter too
-        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
-    )
+    config = server_config(app, settings)
 
     def announce() -> None:
         click.secho(f"aceserve listening on {settings.public_url}  (docs: {settings.public_url}/docs)", bold=True)

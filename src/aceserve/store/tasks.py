@@ -189,13 +189,15 @@ _POSITION = (
     )
     .scalar_subquery()
 )
+_TASK_WITH_POSITION = select(
+    *_TASK_COLUMNS,
+    case((_TASK_COLUMNS.status == literal_column("'pending'"), _POSITION), else_=None).label("queue_position"),
+)
+ACCOUNT_TASK_QUERY = _TASK_WITH_POSITION.where(
+    _TASK_COLUMNS.account_id == bindparam("account_id"), _TASK_COLUMNS.id == bindparam("task_id")
+)
 KEYED_TASK_QUERY = (
-    select(
-        *_TASK_COLUMNS,
-        case((_TASK_COLUMNS.status == literal_column("'pending'"), _POSITION), else_=None).label("queue_position"),
-        ApiKey.id.label("key_id"),
-        ApiKey.last_used_at.label("key_last_used_at"),
-    )
+    _TASK_WITH_POSITION.add_columns(ApiKey.id.label("key_id"), ApiKey.last_used_at.label("key_last_used_at"))
     .join(ApiKey, ApiKey.account_id == _TASK_COLUMNS.account_id)
     .where(
         ApiKey.key_hash == bindparam("key_hash"),
@@ -214,6 +216,14 @@ def read_for_key(connection: Connection, key_hash: str, task_id: str) -> KeyedRe
             return KeyedRead(row.account_id, row.key_id, row.key_last_used_at, row, row.queue_position)
     key = accounts.live_key(connection, key_hash)
     return KeyedRead(None) if key is None else KeyedRead(key.account_id, key.id, key.last_used_at)
+
+
+def read_task(connection: Connection, account_id: str, task_id: str) -> Any | None:
+    """The account's task as a row with its queue position (``queue_position``), or None (also for other
+    accounts' tasks: they are indistinguishable from missing ones)."""
+    if not _looks_like_uuid(task_id):
+        return None
+    return connection.execute(ACCOUNT_TASK_QUERY, {"account_id": account_id, "task_id": task_id.lower()}).first()
 
 
 def find_by_idempotency_key(session: Session, account_id: str, key: str) -> Task | None:

@@ -10,7 +10,16 @@ from starlette.concurrency import run_in_threadpool
 
 from aceserve.api import schemas
 from aceserve.api.body import read_json
-from aceserve.api.deps import AccountDep, CallerDep, ServicesDep, invalid_key, key_hash_from, note_key_use, services_of
+from aceserve.api.deps import (
+    AccountDep,
+    CallerDep,
+    Services,
+    ServicesDep,
+    invalid_key,
+    key_hash_from,
+    note_key_use,
+    services_of,
+)
 from aceserve.api.envelope import success, success_response
 from aceserve.domain.errors import NotFound
 from aceserve.domain.inputs import parse_create_request
@@ -56,16 +65,28 @@ async def create_task(
     request: Request, caller: CallerDep, services: ServicesDep, idempotency_key: IdempotencyKey = None
 ) -> Response:
     body = await read_json(request)
+    task = await submit_body(
+        services, caller.account_id, body, idempotency_key=idempotency_key, key_hash=caller.key_hash
+    )
+    return success_response(task)
+
+
+async def submit_body(
+    services: Services,
+    account_id: str,
+    body: Any,
+    *,
+    idempotency_key: str | None = None,
+    key_hash: str | None = None,
+) -> dict[str, Any]:
+    """The create step for a parsed JSON body (REST and MCP): the new task, with absolute URLs.
+    ``key_hash``: the caller's API key, checked again in the create's transaction."""
     command = parse_create_request(body, max_inline_audio_bytes=services.settings.max_input_audio_bytes)
     check_endpoint_at_create(command.webhook_endpoint, allow_private=services.settings.allow_private_webhooks)
     task = await run_in_threadpool(
-        services.submitter.submit,
-        caller.account_id,
-        command,
-        idempotency_key=idempotency_key,
-        key_hash=caller.key_hash,
+        services.submitter.submit, account_id, command, idempotency_key=idempotency_key, key_hash=key_hash
     )
-    return success_response(absolute_urls(task, services.settings.public_url))
+    return absolute_urls(task, services.settings.public_url)
 
 
 @router.get(
@@ -89,10 +110,24 @@ def get_task(task_id: str, request: Request) -> Response:
     note_key_use(services.db, found.key_id, found.key_last_used_at)
     if found.task is None:
         raise NotFound(f"Task {task_id} was not found.")
-    data = absolute_urls(render_task(found.task), services.settings.public_url)
-    if found.queue_position is not None:
-        data["meta"]["queue_position"] = found.queue_position
-    return success_response(data)
+    return success_response(_task_data(services, found.task))
+
+
+def task_view(services: Services, account_id: str, task_id: str) -> dict[str, Any]:
+    """One of the account's tasks as ``GET /api/v1/task/{id}`` shows it (REST and MCP)."""
+    with services.db.query() as connection:
+        row = task_store.read_task(connection, account_id, task_id)
+    if row is None:
+        raise NotFound(f"Task {task_id} was not found.")
+    return _task_data(services, row)
+
+
+def _task_data(services: Services, row: Any) -> dict[str, Any]:
+    """A row of ``task_store.read_for_key``/``read_task`` as the API shows it."""
+    data = absolute_urls(render_task(row), services.settings.public_url)
+    if row.queue_position is not None:
+        data["meta"]["queue_position"] = row.queue_position
+    return data
 
 
 @router.delete(
@@ -115,8 +150,13 @@ def get_task(task_id: str, request: Request) -> Response:
     ),
 )
 def cancel_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
+    return success(cancel(services, account.id, task_id))
+
+
+def cancel(services: Services, account_id: str, task_id: str) -> dict[str, Any]:
+    """Cancel one of the account's tasks (REST and MCP); 400 when it already ended."""
     with services.db.write() as session:
-        task = task_store.cancel_task(session, account.id, task_id)
+        task = task_store.cancel_task(session, account_id, task_id)
         data = absolute_urls(render_task(task), services.settings.public_url)
     services.wakeup.notify()  # a cancelled task may free a slot for a staged one
-    return success(data)
+    return data
