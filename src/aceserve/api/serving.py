@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from aceserve.api.connections import GuardedH11Protocol, default_max_connections
+from aceserve.api.connections import default_max_connections, guarded_protocol
 from aceserve.api.log_limits import limit_repeats
 from aceserve.settings import Settings
 
@@ -32,14 +32,14 @@ class GuardedProtocol:
         self.max_connections = max_connections
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
-        self._protocol: type[GuardedH11Protocol] | None = None
+        self._protocol: type[Any] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_protocol": None}
 
-    def __call__(self, *args: Any, **kwargs: Any) -> GuardedH11Protocol:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._protocol is None:
-            self._protocol = GuardedH11Protocol.guarded(
+            self._protocol = guarded_protocol(
                 max_connections=self.max_connections, header_timeout=self.header_timeout, body_timeout=self.body_timeout
             )
         return self._protocol(*args, **kwargs)
