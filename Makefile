@@ -45,6 +45,7 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || apt-get install -y wrk || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/api.py $(BENCH_ARGS)
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/events.py
 
 docs: $(STAMP)
 	$(BIN)/python -m aceserve.cli.reference > docs/cli.md

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from aceserve.store import accounts, transitions
 from aceserve.store.clock import new_uuid, utcnow
 from aceserve.store.models import Account, ApiKey, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
+from aceserve.store.render import render_task
 from aceserve.store.wakeup import notify_pending
 
 CANCELLED_CODE = 499
@@ -106,6 +108,14 @@ def create_task(
     if status is TaskStatus.PENDING:
         notify_pending(session, task.id)
     return Created(task, created=True)
+
+
+def append_logs(task: Task, lines: Iterable[str]) -> None:
+    """Add lines to the task's ``logs`` (kept in order, each once)."""
+    current = list((task.logs or {}).get("lines", []))
+    added = [line for line in lines if line not in current]
+    if added:
+        task.logs = {**(task.logs or {}), "lines": current + added}
 
 
 @dataclass(frozen=True)
@@ -224,6 +234,15 @@ def read_task(connection: Connection, account_id: str, task_id: str) -> Any | No
     if not _looks_like_uuid(task_id):
         return None
     return connection.execute(ACCOUNT_TASK_QUERY, {"account_id": account_id, "task_id": task_id.lower()}).first()
+
+
+def render_task_now(row: Any) -> dict[str, Any]:
+    """The task object as a client reads it now, from a row of ``read_task`` or ``read_for_key``:
+    ``render.render_task`` plus, while pending, ``meta.queue_position``."""
+    data = render_task(row)
+    if row.queue_position is not None:
+        data["meta"]["queue_position"] = row.queue_position
+    return data
 
 
 def find_by_idempotency_key(session: Session, account_id: str, key: str) -> Task | None:

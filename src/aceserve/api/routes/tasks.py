@@ -21,6 +21,7 @@ from aceserve.api.deps import (
     services_of,
 )
 from aceserve.api.envelope import success, success_response
+from aceserve.api.task_object import read_task, view_of
 from aceserve.domain.errors import NotFound
 from aceserve.domain.inputs import parse_create_request
 from aceserve.domain.inputs_body import CreateTaskBody
@@ -110,24 +111,13 @@ def get_task(task_id: str, request: Request) -> Response:
     note_key_use(services.db, found.key_id, found.key_last_used_at)
     if found.task is None:
         raise NotFound(f"Task {task_id} was not found.")
-    return success_response(_task_data(services, found.task))
+    return success_response(view_of(found.task, services.settings.public_url).data)
 
 
 def task_view(services: Services, account_id: str, task_id: str) -> dict[str, Any]:
-    """One of the account's tasks as ``GET /api/v1/task/{id}`` shows it (REST and MCP)."""
-    with services.db.query() as connection:
-        row = task_store.read_task(connection, account_id, task_id)
-    if row is None:
-        raise NotFound(f"Task {task_id} was not found.")
-    return _task_data(services, row)
-
-
-def _task_data(services: Services, row: Any) -> dict[str, Any]:
-    """A row of ``task_store.read_for_key``/``read_task`` as the API shows it."""
-    data = absolute_urls(render_task(row), services.settings.public_url)
-    if row.queue_position is not None:
-        data["meta"]["queue_position"] = row.queue_position
-    return data
+    """One of the account's tasks as ``GET /api/v1/task/{id}`` shows it (REST, MCP; the event stream sends
+    the same ``read_task``)."""
+    return read_task(services.db, account_id, task_id, services.settings.public_url).data
 
 
 @router.delete(
