@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         "The API and every worker take the same list.",
     )
     workers: int = Field(default=1, ge=0, le=64, description="In-process workers started by `serve`.")
+    api_threads: int = Field(
+        default=8, ge=1, le=256, description="Threads of one API process for blocking work (database calls)."
+    )
     api_processes: int = Field(
         default=1, ge=1, le=64, description="Processes serving the API (`aceserve api --workers N`): one per core."
     )

@@ -47,7 +47,8 @@ def api_process(data_dir: Path, database_url: str, *flags: str) -> Iterator[tupl
     try:
         deadline = time.monotonic() + 120
         while True:
-            assert process.poll() is None, f"aceserve api exited with {process.returncode}"
+            if process.poll() is not None:
+                raise AssertionError(f"aceserve api exited with {process.returncode}: {process.communicate()[0]}")
             assert time.monotonic() < deadline, "aceserve api did not start"
             try:
                 if httpx.get(f"{url}/health/live", timeout=2).status_code == 200:

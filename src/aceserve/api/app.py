@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from aceserve import __version__
@@ -81,6 +82,9 @@ def telemetry_options() -> dict[str, Any]:
 def create_app(settings: Settings, *, background: Sequence[BackgroundService] = ()) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Threads for blocking work (the routes' database calls): a few keep the GIL's hand-offs short;
+        # more only queue at the GIL, or at SQLite's one writer.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         services = build_services(settings)
         services.expects_workers = (
             settings.ready_requires_worker

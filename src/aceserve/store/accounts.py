@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Connection, Table, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -119,11 +119,33 @@ def credits(session: Session, account: Account) -> Credits:
     )
 
 
+# Statements of the create path, built once (building one costs more than running it on SQLite).
+_ACCOUNTS = cast(Table, Account.__table__)
+_LOCK_ACCOUNT = (
+    select(Account)
+    .where(Account.id == bindparam("account_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_FREEZE = {
+    metered: update(_ACCOUNTS)
+    .where(
+        _ACCOUNTS.c.id == bindparam("account_id"),
+        *([_ACCOUNTS.c.balance_units >= bindparam("units")] if metered else []),
+    )
+    .values(
+        balance_units=_ACCOUNTS.c.balance_units - bindparam("units"),
+        frozen_units=_ACCOUNTS.c.frozen_units + bindparam("units"),
+    )
+    .returning(_ACCOUNTS.c.balance_units, _ACCOUNTS.c.frozen_units)
+    for metered in (True, False)
+}
+_LEDGER_INSERT = insert(cast(Table, LedgerEntry.__table__))
+
+
 def lock_account(session: Session, account_id: str) -> Account:
     """Load the account row locked for this transaction (PostgreSQL; SQLite's write lock covers it)."""
-    account = session.scalar(
-        select(Account).where(Account.id == account_id).with_for_update().execution_options(populate_existing=True)
-    )
+    account = session.scalar(_LOCK_ACCOUNT, {"account_id": account_id})
     if account is None:
         raise NotFound(f"No account with id {account_id}.")
     return account
@@ -149,16 +171,8 @@ def freeze(session: Session, account: Account, task_id: str, units: int, *, why:
     The conditional UPDATE makes the check and the debit one atomic step, so parallel creates can
     never overdraw an account on either backend; it returns the new amounts, which ``account`` takes.
     """
-    table = cast(Table, Account.__table__)
-    conditions = [table.c.id == account.id]
-    if account.balance_units is not None:
-        conditions.append(table.c.balance_units >= units)
-    row = session.execute(
-        update(table)
-        .where(*conditions)
-        .values(balance_units=table.c.balance_units - units, frozen_units=table.c.frozen_units + units)
-        .returning(table.c.balance_units, table.c.frozen_units)
-    ).first()
+    statement = _FREEZE[account.balance_units is not None]
+    row = session.execute(statement, {"account_id": account.id, "units": units}).first()
     if row is None:
         session.refresh(account)
         needs = why or f"${units_to_usd(units):.4f}"
@@ -205,15 +219,16 @@ def _ledger(
     session: Session, account_id: str, task_id: str | None, kind: str, available: int, frozen: int, note: str
 ) -> None:
     session.execute(
-        insert(cast(Table, LedgerEntry.__table__)).values(
-            account_id=account_id,
-            task_id=task_id,
-            kind=kind,
-            available_delta=available,
-            frozen_delta=frozen,
-            note=note,
-            created_at=utcnow(),
-        )
+        _LEDGER_INSERT,
+        {
+            "account_id": account_id,
+            "task_id": task_id,
+            "kind": kind,
+            "available_delta": available,
+            "frozen_delta": frozen,
+            "note": note,
+            "created_at": utcnow(),
+        },
     )
 
 
@@ -267,13 +282,14 @@ class LiveKey:
     last_used_at: datetime | None
 
 
+_LIVE_KEY = select(ApiKey.id, ApiKey.account_id, ApiKey.last_used_at).where(
+    ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
+)
+
+
 def live_key(connection: Connection | Session, key_hash: str) -> LiveKey | None:
     """The live key with this hash (``hash_key``), or None when it is unknown or revoked."""
-    row = connection.execute(
-        select(ApiKey.id, ApiKey.account_id, ApiKey.last_used_at).where(
-            ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)
-        )
-    ).first()
+    row = connection.execute(_LIVE_KEY, {"key_hash": key_hash}).first()
     return None if row is None else LiveKey(row.id, row.account_id, row.last_used_at)
 
 

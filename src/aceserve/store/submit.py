@@ -92,7 +92,8 @@ class TaskSubmitter:
             self._delete(stored)
             raise
         if result.created:
-            self.wakeup.notify()  # workers (a pending task) and the webhook sender (an event)
+            # workers (a pending task), and the webhook sender when the task asked for webhooks (an event)
+            self.wakeup.notify(outbox=bool(command.webhook_endpoint))
         else:
             self._delete(stored)
         return data

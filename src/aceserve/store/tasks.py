@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Select, bindparam, case, exists, func, literal_column, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Select, Table, bindparam, case, exists, func, insert, literal_column, select, tuple_
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
 from aceserve.domain.states import ACTIVE_STATUSES, TaskStatus, TaskType
@@ -19,6 +20,9 @@ from aceserve.store.models import Account, ApiKey, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
 from aceserve.store.render import render_task
 from aceserve.store.wakeup import notify_pending
+
+_TASKS = cast(Table, Task.__table__)
+_TASK_INSERT = insert(_TASKS)
 
 CANCELLED_CODE = 499
 CANCELLED_MESSAGE = "Task was cancelled by the client."
@@ -70,7 +74,7 @@ def create_task(
     accounts.freeze(session, account, draft.task_id, draft.frozen_units, why=draft.why)
     status = TaskStatus.PENDING if checks.running < account.max_concurrent else TaskStatus.STAGED
     now = utcnow()
-    task = Task(
+    values: dict[str, Any] = dict(
         id=draft.task_id,
         account_id=account.id,
         task_type=draft.task_type,
@@ -99,6 +103,11 @@ def create_task(
         lease_expires_at=None,
         cancel_requested=False,
     )
+    # One Core INSERT (no unit-of-work flush); the object then joins the session as the stored row, so
+    # later changes to it in this transaction are written as usual.
+    session.execute(_TASK_INSERT, values)
+    task = Task(**values)
+    make_transient_to_detached(task)
     session.add(task)
     for stored in draft.files:
         stored.task_id = task.id
@@ -131,17 +140,17 @@ _QUEUED: tuple[Any, ...] = tuple(
 )
 
 
-def create_checks_query(
-    account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
-) -> Select[Any]:
+@functools.cache
+def _checks_statement(with_idempotency_key: bool, with_key: bool) -> Select[Any]:
     """One read of everything a create decides on: the queue's length (each status counted on its partial
     index, up to ``max_queued`` only, so it costs no more than the cap allows; the statuses are literals
     for SQLite's planner), the account's running tasks, an earlier task with the idempotency key, and
-    whether the key is still live."""
+    whether the key is still live. Built once per shape (building costs more than running it)."""
+    account_id: Any = bindparam("account_id")
     queued = [
         select(func.count())
         # created_at: a column only the partial index of that status covers, so the planner takes it.
-        .select_from(select(Task.created_at).where(Task.status == status).limit(max_queued).subquery())
+        .select_from(select(Task.created_at).where(Task.status == status).limit(bindparam("max_queued")).subquery())
         .scalar_subquery()
         for status in _QUEUED
     ]
@@ -152,23 +161,46 @@ def create_checks_query(
         .where(Task.account_id == account_id, Task.status.in_([TaskStatus.PENDING, TaskStatus.PROCESSING]))
         .scalar_subquery(),
     ]
-    if idempotency_key is not None:
+    if with_idempotency_key:
         columns.append(
             select(Task.id)
-            .where(Task.account_id == account_id, Task.idempotency_key == idempotency_key)
+            .where(Task.account_id == account_id, Task.idempotency_key == bindparam("idempotency_key"))
             .scalar_subquery()
         )
-    if key_hash is not None:
+    if with_key:
         columns.append(
-            exists().where(ApiKey.key_hash == key_hash, ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None))
+            exists().where(
+                ApiKey.key_hash == bindparam("key_hash"), ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None)
+            )
         )
     return select(*columns)
+
+
+def create_checks_query(
+    account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
+) -> Select[Any]:
+    """The create's read with its values bound (for plans and tests; the create itself binds at execution)."""
+    statement = _checks_statement(idempotency_key is not None, key_hash is not None)
+    return statement.params(**_checks_params(account_id, idempotency_key, key_hash, max_queued))
+
+
+def _checks_params(
+    account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"account_id": account_id, "max_queued": max_queued}
+    if idempotency_key is not None:
+        params["idempotency_key"] = idempotency_key
+    if key_hash is not None:
+        params["key_hash"] = key_hash
+    return params
 
 
 def _create_checks(
     session: Session, account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
 ) -> _Checks:
-    values = list(session.execute(create_checks_query(account_id, idempotency_key, key_hash, max_queued)).one())
+    statement = _checks_statement(idempotency_key is not None, key_hash is not None)
+    params = _checks_params(account_id, idempotency_key, key_hash, max_queued)
+    values = list(session.execute(statement, params).one())
     queued_count, running = int(values.pop(0) or 0), int(values.pop(0) or 0)
     earlier_id = values.pop(0) if idempotency_key is not None else None
     key_live = bool(values.pop(0)) if key_hash is not None else True
