@@ -9,7 +9,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Select, Table, bindparam, case, exists, func, insert, literal_column, select, tuple_
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    Table,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
@@ -140,6 +153,9 @@ _QUEUED: tuple[Any, ...] = tuple(
 )
 
 
+_MAX_QUEUED = bindparam("max_queued", type_=Integer)
+
+
 @functools.cache
 def _checks_statement(with_idempotency_key: bool, with_key: bool) -> Select[Any]:
     """One read of everything a create decides on: the queue's length (each status counted on its partial
@@ -150,7 +166,7 @@ def _checks_statement(with_idempotency_key: bool, with_key: bool) -> Select[Any]
     queued = [
         select(func.count())
         # created_at: a column only the partial index of that status covers, so the planner takes it.
-        .select_from(select(Task.created_at).where(Task.status == status).limit(bindparam("max_queued")).subquery())
+        .select_from(select(Task.created_at).where(Task.status == status).limit(_MAX_QUEUED).subquery())
         .scalar_subquery()
         for status in _QUEUED
     ]
