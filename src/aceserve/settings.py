@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     public_url: str = Field(default="", description="Base URL clients use to reach this server.")
     max_body_bytes: int = Field(default=80 * 1024 * 1024, gt=0, description="Largest request body accepted.")
+    max_connections: int = Field(
+        default=0,
+        ge=0,
+        description="Open client connections beyond which new ones are answered 503 and closed; 0: the open-file "
+        "limit less 128.",
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's head must arrive within this long, or the connection is closed."
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest gap without a byte while a request body is read."
+    )
+    keep_alive_seconds: float = Field(default=5.0, gt=0, description="Idle keep-alive connections close after this.")
 
     # --- engine / worker -----------------------------------------------------------------------
     model: str = Field(default=DEFAULT_MODEL, description="Hub id, local directory, or 'tiny'.")

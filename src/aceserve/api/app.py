@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from aceserve import __version__
 from aceserve.api.body_limit import BodySizeLimit
 from aceserve.api.deps import Services
-from aceserve.api.errors import install_error_handlers
+from aceserve.api.envelope import EnvelopeResponse
+from aceserve.api.errors import UnexpectedErrors, install_error_handlers
+from aceserve.api.mcp import McpEndpoint, install_mcp
 from aceserve.api.ratelimit import RateLimiter
 from aceserve.api.routes import account, files, health, metrics, tasks, uploads
 from aceserve.api.routes.pages import install_pages
@@ -61,10 +63,12 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
             else any(service.runs_tasks for service in background)
         )
         app.state.services = services
+        app.state.mcp = McpEndpoint(services)
         for service in background:
             service.start(services)
         try:
-            yield
+            async with app.state.mcp.running():
+                yield
         finally:
             for service in background:
                 service.request_stop()
@@ -78,13 +82,16 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
         version=__version__,
         summary="PiAPI's Qubico/ace-step task API, self-hosted on ACE-Step 1.5.",
         lifespan=lifespan,
+        default_response_class=EnvelopeResponse,
         docs_url=None,  # served offline by routes/pages.py
         redoc_url=None,
     )
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(UnexpectedErrors)  # outermost of ours: added last
     for module in (tasks, uploads, account, files, health, metrics):
         app.include_router(module.router)
     install_pages(app)
+    install_mcp(app)
     return app

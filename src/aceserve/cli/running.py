@@ -111,21 +111,13 @@ def _run_http(
     workers: Sequence[WorkerService] = (),
     model: str = "",
 ) -> None:
-    import uvicorn
 
     from aceserve.api.app import create_app
+    from aceserve.api.serving import server_config
 
     announce_key(settings)
     app = create_app(settings, background=background)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
-        # json: uvicorn's records go through the root handler's JSON formatter too
-        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
-    )
+    config = server_config(app, settings)
 
     def announce() -> None:
         click.secho(f"aceserve listening on {settings.public_url}  (docs: {settings.public_url}/docs)", bold=True)

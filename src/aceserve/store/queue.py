@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from aceserve.domain import billing
 from aceserve.domain.errors import StaleLease
 from aceserve.domain.states import PHASE_KEY, TaskPhase, TaskStatus, TaskType
+from aceserve.domain.text import storable_text
 from aceserve.store import accounts, tasks, transitions
 from aceserve.store.clock import utcnow
 from aceserve.store.db import Database
@@ -235,7 +236,7 @@ def fail(
             return True
         if code is None:
             code = INFRA_FAILURE_CODE if retryable else INPUT_FAILURE_CODE
-        finish_failed(session, task, code=code, message=message, raw=raw)
+        finish_failed(session, task, code=code, message=storable_text(message), raw=storable_text(raw))
         return False
 
 

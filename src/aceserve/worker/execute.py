@@ -20,7 +20,10 @@ from aceserve.domain.errors import InsufficientCredit, InvalidInput, StaleLease,
 from aceserve.domain.inputs_models import Audio2AudioInput, TaskInput, load_input
 from aceserve.domain.limits import SAMPLE_RATE
 from aceserve.domain.states import OutputFormat, TaskPhase
+from aceserve.domain.text import storable_text
+from aceserve.engine.faults import is_worker_fault
 from aceserve.engine.types import Audio, Engine, GenerationRequest, GenerationResult
+from aceserve.media import encode_audio
 from aceserve.settings import Settings
 from aceserve.storage import FileStorage
 from aceserve.store import queue
@@ -68,6 +71,9 @@ HandOff = Callable[[Generated], None]
 class BatchRunner:
     """Turns leases into finished tasks, one stage at a time; any thread may run any stage.
 
+    ``beat`` covers the leases (the worker's running heartbeat); without one, leases are tracked but
+    renewed only by the final writes, enough for a batch run within its lease (``run``).
+
     ``stopping`` is the worker's shutdown flag: a running group stops within a step and its tasks go
     back to the queue untouched (not cancelled, no attempt used), as do tasks not yet generated.
     """
@@ -79,7 +85,7 @@ class BatchRunner:
         storage: FileStorage,
         engine: Engine,
         inputs: InputResolver,
-        beat: Heartbeat,
+        beat: Heartbeat | None = None,
         *,
         stopping: threading.Event | None = None,
         clock: StageClock | None = None,
@@ -89,9 +95,13 @@ class BatchRunner:
         self.storage = storage
         self.engine = engine
         self.inputs = inputs
-        self.beat = beat
+        self.beat = beat or Heartbeat(db, interval=settings.heartbeat_seconds, lease_seconds=settings.lease_seconds)
         self.stopping = stopping or threading.Event()
         self.clock = clock or StageClock()
+
+    def run(self, leases: list[queue.Lease], encode: Encode = encode_audio) -> None:
+        """One claimed batch, every stage in this thread (not pipelined; tests and tools)."""
+        self.generate(self.prepare(leases), lambda job: self.finish(job, encode))
 
     # --- prepare -----------------------------------------------------------------------------------
 
@@ -185,6 +195,8 @@ class BatchRunner:
         return True
 
     def _run_group(self, group: list[Prepared], hand_off: HandOff) -> None:
+        if not group:
+            return
         beat = self.beat
 
         def should_cancel() -> bool:
@@ -204,17 +216,8 @@ class BatchRunner:
                 if self._still_wanted(item.lease):
                     self.release(item.lease)  # stopped by shutdown: back to the queue
             return
-        except TaskInputError as exc:
-            if len(group) > 1:  # find the task the error belongs to: run each alone
-                for item in group:
-                    self._run_group([item], hand_off)
-                return
-            self.fail(group[0].lease, str(exc), retryable=False)
-            return
         except Exception as exc:
-            log.exception("engine failed on %d task(s)", len(group))
-            for item in group:
-                self.fail(item.lease, f"The engine failed: {type(exc).__name__}: {exc}", retryable=True)
+            self._attribute_failure(group, hand_off, exc)
             return
         finally:
             beat.end_group()
@@ -223,6 +226,31 @@ class BatchRunner:
             if self._still_wanted(item.lease):
                 beat.set_phase([item.lease.task_id], TaskPhase.ENCODING)
                 hand_off(Generated(item, result))
+
+    def _attribute_failure(self, group: list[Prepared], hand_off: HandOff, exc: Exception) -> None:
+        """Pin a failed run on the task that caused it: a batch is re-run in halves until the error
+        is one task's, which fails alone; the others run as if it had never been there. Only a
+        worker fault (device lost, out of memory) fails every task of the group (retryable)."""
+        reason = storable_text(f"{type(exc).__name__}: {exc}")
+        if is_worker_fault(exc):
+            log.error("worker fault on %d task(s): %s", len(group), reason)
+            for item in group:
+                self.fail(item.lease, f"The worker failed: {reason}", retryable=True)
+            return
+        if len(group) > 1:
+            log.warning(
+                "a batch of %d tasks failed (%s); re-running it in halves to find the cause", len(group), reason
+            )
+            middle = len(group) // 2
+            for half in (group[:middle], group[middle:]):
+                self._run_group([item for item in half if self._still_wanted(item.lease)], hand_off)
+            return
+        lease = group[0].lease
+        if isinstance(exc, TaskInputError):
+            self.fail(lease, storable_text(str(exc)), retryable=False)
+            return
+        log.error("task %s failed in the engine: %s", lease.task_id, reason, exc_info=exc)
+        self.fail(lease, f"The engine failed: {reason}", retryable=True)
 
     # --- finish ------------------------------------------------------------------------------------
 
