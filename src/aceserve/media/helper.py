@@ -183,6 +183,13 @@ class HelperProcess:
                 self._discard_pool()
                 raise HelperCrashed(f"{self.name} died") from None
 
+    def start(self) -> None:
+        """Start the child now rather than on the first call (a spawn takes a while)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self.name} is closed")
+            self._running_pool()
+
     def close(self) -> None:
         """Stop the child. Further calls raise ``RuntimeError``."""
         with self._lock:

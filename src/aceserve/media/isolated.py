@@ -120,6 +120,10 @@ class IsolatedEncoder:
         """The helper process's id while it runs."""
         return self._helper.pid
 
+    def start(self) -> None:
+        """Start the helper process now, so the first output does not wait for it."""
+        self._helper.start()
+
     def encode(self, audio: Audio, *, sample_rate: int = SAMPLE_RATE, fmt: OutputFormat = OutputFormat.MP3) -> bytes:
         """Encode as :func:`aceserve.media.encode_audio` does (its ``ValueError`` unchanged).
 

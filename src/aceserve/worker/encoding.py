@@ -118,6 +118,11 @@ class EncodePool:
         try:
             encoder = self._make_encoder()
             encode = encode_audio if encoder is None else encoder.encode
+            if encoder is not None:
+                try:
+                    encoder.start()
+                except RuntimeError:
+                    log.exception("an encoder process could not be started; trying again on its first output")
             while True:
                 job = self._jobs.get()
                 if job is None:
