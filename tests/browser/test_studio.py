@@ -127,6 +127,8 @@ def test_cancel_a_running_task(visit: Visit) -> None:
     page.get_by_label("Duration", exact=True).fill("600")
     card = create(visit)
     expect(card).to_have_attribute("data-status", "processing", timeout=TASK_SECONDS)
+    expect(card.locator(".status")).to_contain_text("Running")
+    expect(card.get_by_role("progressbar")).to_be_visible()
     card.get_by_role("button", name="Cancel").click()
     expect(card).to_have_attribute("data-status", "failed", timeout=60_000)
     expect(card.locator(".status")).to_have_text("Cancelled")
