@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         "The API and every worker take the same list.",
     )
     workers: int = Field(default=1, ge=0, le=64, description="In-process workers started by `serve`.")
+    api_threads: int = Field(
+        default=8, ge=1, le=256, description="Threads of one API process for blocking work (database calls)."
+    )
+    api_processes: int = Field(
+        default=1, ge=1, le=64, description="Processes serving the API (`aceserve api --workers N`): one per core."
+    )
     lease_seconds: float = Field(default=60.0, gt=1)
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     poll_seconds: float = Field(default=2.0, gt=0, description="Safety-net poll when no wake-up arrives.")
