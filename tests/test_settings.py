@@ -45,3 +45,17 @@ def test_bad_lora_values_are_refused_at_start(value: str, message: str) -> None:
     values = [value, "dup=2"] if value == "dup=1" else [value]
     with pytest.raises(ValueError, match=message):
         load_settings(None, lora=values)
+
+
+def test_the_encode_pool_defaults_to_the_cores_less_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert load_settings(None).encode_pool_size == 7
+    assert load_settings(None, encode_workers=3).encode_pool_size == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert load_settings(None).encode_pool_size == 1
+    monkeypatch.setenv("ACESERVE_PIPELINING", "false")
+    monkeypatch.setenv("ACESERVE_PREFETCH_BATCHES", "2")
+    settings = load_settings(None)
+    assert settings.pipelining is False and settings.prefetch_batches == 2
