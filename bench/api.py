@@ -90,7 +90,7 @@ def start_latency(args: argparse.Namespace, data_dir: Path) -> None:
     model_dir = settings.data_dir / "tiny-model"
     from aceserve.engine.tiny import make_tiny_checkpoint
 
-    make_tiny_checkpoint(model_dir)
+    make_tiny_checkpoint(model_dir, lm=False)  # API latency, not planning
     key = make_key(settings)
     worker = WorkerService(engine_factory(settings, str(model_dir), "cpu"), "cpu")
     latencies: list[float] = []

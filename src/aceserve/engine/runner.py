@@ -120,7 +120,7 @@ class PipelineRunner:
         """Everything one job needs, built from that job alone."""
         generator = torch.Generator(device="cpu").manual_seed(int(job.request.seed))
         task = job.task
-        instruction = instruction_for(PIPELINE_TASK[task])
+        instruction = instruction_for("cover" if job.codes else PIPELINE_TASK[task])  # codes: as upstream
         silence = self._silence(job.frames)
         ones = torch.ones_like(silence)
         item = _Item(
@@ -129,6 +129,8 @@ class PipelineRunner:
             cond=self._encode(job.condition, instruction, job),
         )
         if task is TaskType.TXT2AUDIO:
+            if job.codes:  # planned: the LM's 5 Hz codes condition the DiT as a cover's source does
+                item.context = torch.cat([self._from_codes(job), ones], -1)
             item.noise = self._noise(generator, job.frames)
         elif task is TaskType.AUDIO2AUDIO:
             latents = self._encode_audio(job, generator)
@@ -212,6 +214,13 @@ class PipelineRunner:
         audio = torch.from_numpy(job.source).unsqueeze(0).to(device=self.device, dtype=vae.dtype)
         latents: torch.Tensor = vae.encode(audio).latent_dist.sample(generator=generator)
         return latents.transpose(1, 2).float()
+
+    def _from_codes(self, job: Job) -> torch.Tensor:
+        """The planner's audio codes through the pipeline's quantizer and detokenizer, cropped to the job."""
+        text = "".join(f"<|audio_code_{code}|>" for code in job.codes)
+        latents, _ = self.pipe.prepare_src_latents(device=self.device, dtype=self.dtype, batch_size=1, audio_codes=text)
+        semantic: torch.Tensor = latents[:, : job.frames].to(self.dtype)
+        return semantic
 
     def _semantic(self, latents: torch.Tensor, frames: int) -> torch.Tensor:
         """Cover conditioning: source latents through the audio tokenizer and back (5 Hz codes)."""
