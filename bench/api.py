@@ -67,7 +67,7 @@ def timed(concurrency: int, count: int, call: Any) -> tuple[float, list[httpx.Re
 def throughput(args: argparse.Namespace, data_dir: Path) -> None:
     settings = settings_for(data_dir / "throughput", args.database_url, workers=0)
     key = make_key(settings)
-    with serve_in_thread(create_app(settings), host=settings.host, port=settings.port):
+    with serve_in_thread(create_app(settings), settings):
         limits = httpx.Limits(max_connections=args.concurrency)
         with httpx.Client(base_url=settings.public_url, headers={"x-api-key": key}, limits=limits) as client:
             task_id = client.post("/api/v1/task", json=BODY).json()["data"]["task_id"]
@@ -94,7 +94,7 @@ def start_latency(args: argparse.Namespace, data_dir: Path) -> None:
     key = make_key(settings)
     worker = WorkerService(engine_factory(settings, str(model_dir), "cpu"), "cpu")
     latencies: list[float] = []
-    with serve_in_thread(create_app(settings, background=[worker]), host=settings.host, port=settings.port):
+    with serve_in_thread(create_app(settings, background=[worker]), settings):
         worker.created.wait(60)
         assert worker.worker is not None
         worker.worker.ready.wait(300)

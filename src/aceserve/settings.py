@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     public_url: str = Field(default="", description="Base URL clients use to reach this server.")
     max_body_bytes: int = Field(default=80 * 1024 * 1024, gt=0, description="Largest request body accepted.")
+    max_connections: int = Field(
+        default=0,
+        ge=0,
+        description="Open client connections beyond which new ones are answered 503 and closed; 0: the open-file "
+        "limit less 128.",
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's head must arrive within this long, or the connection is closed."
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest gap without a byte while a request body is read."
+    )
+    keep_alive_seconds: float = Field(default=5.0, gt=0, description="Idle keep-alive connections close after this.")
 
     # --- engine / worker -----------------------------------------------------------------------
     model: str = Field(default=DEFAULT_MODEL, description="Hub id, local directory, or 'tiny'.")
@@ -110,6 +123,18 @@ class Settings(BaseSettings):
     max_queued_tasks: int = Field(default=1000, ge=1, description="Pending tasks beyond which creates get 429.")
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text for people; json: one object per line for log shippers."
+    )
+
+    # --- metrics -------------------------------------------------------------------------------
+    metrics_token: str = Field(
+        default="", description="When set, /metrics needs `Authorization: Bearer <token>`.", repr=False
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Interface of a worker's --metrics-port.")
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="A worker serves its own metrics on this port (default: none)."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -91,7 +91,7 @@ def running_server(settings: Settings, background: Sequence[BackgroundService] =
     """The app served by uvicorn on a loopback port."""
     key = key_for_tester(settings)
     app = create_app(settings, background=background)
-    with serve_in_thread(app, host=settings.host, port=settings.port):
+    with serve_in_thread(app, settings):
         client = httpx.Client(base_url=settings.public_url, headers={"x-api-key": key}, timeout=30)
         try:
             yield RunningServer(settings.public_url, settings, key, client, app)

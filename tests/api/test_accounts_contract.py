@@ -150,7 +150,8 @@ def test_health_reports_api_and_database(api_server: RunningServer) -> None:
     body = api_server.anonymous().get("/health").json()
     assert body["code"] == 200
     assert body["data"]["api"] == {"status": "ok"} and body["data"]["database"]["status"] == "ok"
-    assert body["data"]["workers"] == [] and body["data"]["ready"] is False
+    # An API process without workers (they run elsewhere) is ready when its database answers.
+    assert body["data"]["workers"] == [] and body["data"]["ready"] is True
 
 
 def test_history_page_beyond_the_limit_is_400_not_an_overflow(api_server: RunningServer) -> None:

@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from aceserve import __version__
 from aceserve.api.body_limit import BodySizeLimit
 from aceserve.api.deps import Services
-from aceserve.api.errors import install_error_handlers
+from aceserve.api.envelope import EnvelopeResponse
+from aceserve.api.errors import UnexpectedErrors, install_error_handlers
 from aceserve.api.ratelimit import RateLimiter
-from aceserve.api.routes import account, files, health, tasks, uploads
+from aceserve.api.routes import account, files, health, metrics, tasks, uploads
+from aceserve.api.routes.pages import install_pages
 from aceserve.api.schemas import install_openapi
 from aceserve.settings import Settings
 from aceserve.storage import open_storage
@@ -77,10 +79,15 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
         version=__version__,
         summary="PiAPI's Qubico/ace-step task API, self-hosted on ACE-Step 1.5.",
         lifespan=lifespan,
+        default_response_class=EnvelopeResponse,
+        docs_url=None,  # served offline by routes/pages.py
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (tasks, uploads, account, files, health):
+    app.add_middleware(UnexpectedErrors)  # outermost of ours: added last
+    for module in (tasks, uploads, account, files, health, metrics):
         app.include_router(module.router)
+    install_pages(app)
     return app

@@ -54,10 +54,14 @@ def api_key_from(request: Request) -> str:
 def current_account(request: Request, services: ServicesDep) -> Account:
     key = api_key_from(request)
     with services.db.read() as session:
-        account = accounts.authenticate(session, key)
-    if account is None:
+        found = accounts.authenticate_key(session, key)
+    if found is None:
         raise Unauthorized("Invalid API key: it is unknown or has been revoked.")
+    account, key_row = found
     services.rate_limiter.check(key)
+    if accounts.key_use_is_stale(key_row):
+        with services.db.write() as session:
+            accounts.note_key_use(session, key_row.id)
     return account
 
 

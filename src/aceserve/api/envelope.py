@@ -6,6 +6,16 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from aceserve.domain.text import json_bytes
+
+
+class EnvelopeResponse(JSONResponse):
+    """JSON that always renders: a string stored below the API (a lone surrogate) is sent as U+FFFD
+    instead of failing the response (``domain.text.json_bytes``). The app's default response class."""
+
+    def render(self, content: Any) -> bytes:
+        return json_bytes(content)
+
 
 def success(data: Any) -> dict[str, Any]:
     return {"code": 200, "data": data, "message": "success"}
@@ -16,4 +26,4 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(status, message), status_code=status, headers=headers)
+    return EnvelopeResponse(error_body(status, message), status_code=status, headers=headers)

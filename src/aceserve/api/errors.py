@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aceserve.api.envelope import error_response
 from aceserve.domain.errors import AceserveError, TooManyRequests
@@ -42,7 +45,51 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return error_response(exc.status_code, message, dict(exc.headers or {}) or None)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "Internal server error; the failure was logged on the server.")
+
+class UnexpectedErrors:
+    """ASGI middleware, outermost: any error no handler maps answers 500 in the envelope with exactly
+    one log line, and the connection stays open for the client's next request.
+
+    (Starlette's own catch-all re-raises after answering, so the server logs a second traceback and
+    drops the keep-alive connection.) An error after the answer has started can only be logged; a
+    client that went away while its body was being read is not an error at all.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            return
+        except Exception as exc:
+            log.error("unhandled error on %s %s: %s", scope.get("method"), scope.get("path"), describe(exc))
+            if not started:
+                response = error_response(500, "Internal server error; the failure was logged on the server.")
+                await response(scope, receive, send)
+
+
+def describe(exc: BaseException) -> str:
+    """One line: the error and where it was raised (innermost aceserve frame, else the innermost)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [frame for frame in frames if "aceserve" in frame.filename]
+    where = (ours or frames)[-1:] if frames else []
+    at = (
+        f" (at {where[0].filename.rsplit('/site-packages/', 1)[-1]}:{where[0].lineno} in {where[0].name})"
+        if where
+        else ""
+    )
+    text = " ".join(str(exc).split())[:500]
+    return f"{type(exc).__name__}: {text}{at}"

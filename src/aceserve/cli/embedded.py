@@ -10,14 +10,19 @@ from typing import Any
 
 import uvicorn
 
+from aceserve.api.serving import server_config
+from aceserve.settings import Settings
+
 ASGIApp = Callable[..., Awaitable[Any]]
 """An ASGI application, such as the one ``aceserve.api.create_app`` makes."""
 
 
 @contextmanager
-def serve_in_thread(app: ASGIApp, *, host: str, port: int, start_timeout: float = 60.0) -> Iterator[None]:
-    """Serve ``app`` on ``host:port`` until the block ends; waits until it accepts connections."""
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+def serve_in_thread(app: ASGIApp, settings: Settings, *, start_timeout: float = 60.0) -> Iterator[None]:
+    """Serve ``app`` on ``settings.host:settings.port`` with the limits ``serve`` uses, until the
+    block ends; waits until it accepts connections."""
+    host, port = settings.host, settings.port
+    server = uvicorn.Server(server_config(app, settings, log_level="warning"))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout

@@ -22,14 +22,28 @@ def bind(host: str, port: int, *, what: str = "the API") -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise click.ClickException(
-                f"Cannot listen for {what} on {host}:{port}: the port is in use (another aceserve?). "
-                "Stop that process or choose another port with --port (or ACESERVE_PORT)."
-            ) from exc
-        raise click.ClickException(f"Cannot listen for {what} on {host}:{port}: {exc.strerror or exc}.") from exc
+        raise cannot_listen(exc, what, host, port, "--port (or ACESERVE_PORT)") from exc
     sock.set_inheritable(True)
     return sock
+
+
+def cannot_listen(exc: OSError, what: str, host: str, port: int, flag: str) -> click.ClickException:
+    if exc.errno == errno.EADDRINUSE:
+        return click.ClickException(
+            f"Cannot listen for {what} on {host}:{port}: the port is in use (another aceserve?). "
+            f"Stop that process or choose another port with {flag}."
+        )
+    return click.ClickException(f"Cannot listen for {what} on {host}:{port}: {exc.strerror or exc}.")
+
+
+def serve_metrics(host: str, port: int) -> None:
+    """A worker's own metrics endpoint, served from a thread, or a clear error."""
+    from aceserve.telemetry import metrics
+
+    try:
+        metrics.serve(host, port)
+    except OSError as exc:
+        raise cannot_listen(exc, "metrics", host, port, "--metrics-port") from exc
 
 
 def bound_settings(settings: Settings, sock: socket.socket) -> Settings:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import click
 
 from aceserve.cli.background import ThreadService, WorkerService, janitor_service, webhook_service
-from aceserve.cli.listening import AnnouncingServer, bind, bound_settings
+from aceserve.cli.listening import AnnouncingServer, bind, bound_settings, serve_metrics
 from aceserve.engine.types import Engine
 from aceserve.settings import TINY_MODEL, Settings
 from aceserve.store import accounts
@@ -117,19 +117,13 @@ def _run_http(
     workers: Sequence[WorkerService] = (),
     model: str = "",
 ) -> None:
-    import uvicorn
 
     from aceserve.api.app import create_app
+    from aceserve.api.serving import server_config
 
     announce_key(settings)
     app = create_app(settings, background=background)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
-    )
+    config = server_config(app, settings)
 
     def announce() -> None:
         click.secho(f"aceserve listening on {settings.public_url}  (docs: {settings.public_url}/docs)", bold=True)
@@ -167,6 +161,8 @@ def run_worker(settings: Settings) -> None:
     from aceserve.store.wakeup import Wakeup
     from aceserve.worker.loop import Worker
 
+    if settings.metrics_port is not None:  # before the model: a port in use fails in a second
+        serve_metrics(settings.metrics_host, settings.metrics_port)
     model = resolve_model(settings)
     device = devices_for(settings.device)[0] if settings.device in ("auto", "cuda") else settings.device
     db = open_database(settings.database_url)

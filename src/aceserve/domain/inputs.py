@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, TypeVar, assert_never, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, assert_never, get_args, get_origin
 
 from annotated_types import Ge, Le, MaxLen
 from pydantic import BaseModel, ValidationError
@@ -56,14 +56,15 @@ from aceserve.domain.inputs_fields import (
 from aceserve.domain.inputs_models import INPUT_MODELS, TaskInput
 from aceserve.domain.inputs_schema import (
     AUDIO_SOURCE,
-    NON_BLANK,
     EchoOnlyKind,
     HeaderValueKind,
     Number,
+    TextKind,
     WebhookUrlKind,
     field_extra,
 )
 from aceserve.domain.states import MODEL_NAME, OutputFormat, TaskType
+from aceserve.domain.text import storable_text, text_problem
 
 __all__ = [
     "DEFAULT_MAX_INLINE_AUDIO_BYTES",
@@ -167,7 +168,7 @@ def parse_create_request(
         input=task_input,
         config=config,
         inline_audio=reader.inline,
-        notes=tuple(reader.notes),
+        notes=tuple(storable_text(note) for note in reader.notes),  # a field's name may hold anything
     )
 
 
@@ -278,14 +279,19 @@ class _Reader:
                 self.notes.append(f"`{path}` is not used by {self.task_type.value} tasks and was ignored.")
             return info.get_default(call_default_factory=True)
         if kind is str:
+            metadata = _metadata(info)
+            text_rule = next((item for item in metadata if isinstance(item, TextKind)), None)
             text = read_str(
                 value,
                 path,
                 max_chars=_bound(metadata, MaxLen, default=1_000_000),
-                non_empty=any(getattr(m, "pattern", None) == NON_BLANK for m in metadata),
+                non_empty=text_rule is not None and text_rule.non_blank,
             )
+            problem = None if text_rule is None else text_problem(text)
+            if problem is not None:
+                raise InvalidInput(path, problem)
             if rule := field_extra(info).get("x-rule"):
-                pattern = next(m.pattern for m in metadata if getattr(m, "pattern", None) not in (None, NON_BLANK))
+                pattern = next(m.pattern for m in metadata if getattr(m, "pattern", None) is not None)
                 if not re.fullmatch(pattern, text):
                     raise InvalidInput(path, f"must be {rule}; got {show(text)}")
             return text
@@ -320,10 +326,20 @@ def _names(model: type[BaseModel]) -> tuple[str, ...]:
 
 
 def _without_none(annotation: Any) -> Any:
-    args = [arg for arg in get_args(annotation) if arg is not type(None)]
+    args = [get_args(arg)[0] if get_origin(arg) is Annotated else arg for arg in get_args(annotation)]
+    args = [arg for arg in args if arg is not type(None)]
     if not args or len(args) == len(get_args(annotation)):
         return annotation
     return args[0] if len(args) == 1 else args[0] | args[1] if len(args) == 2 else annotation
+
+
+def _metadata(info: FieldInfo) -> list[Any]:
+    """A field's constraints and markers, also those of an optional field's ``Annotated`` type."""
+    found = list(info.metadata)
+    for arg in get_args(info.annotation):
+        for item in getattr(arg, "__metadata__", ()):
+            found += item.metadata if isinstance(item, FieldInfo) else [item]
+    return found
 
 
 def _has(metadata: list[Any], kind: type) -> bool:

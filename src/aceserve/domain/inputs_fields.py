@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from aceserve.domain.errors import InvalidInput
+from aceserve.domain.text import is_forbidden
 
 MAX_URL_CHARS = 2048
 _SHOW_CHARS = 40
@@ -137,7 +138,7 @@ def read_http_url(value: str, path: str, *, what: str = "must be an absolute htt
     """An absolute http or https URL with a host, at most ``MAX_URL_CHARS``; returned as given."""
     if len(value) > MAX_URL_CHARS:
         raise InvalidInput(path, f"must be a URL of at most {MAX_URL_CHARS} characters; got {len(value)}")
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if any(ch.isspace() or is_forbidden(ch) for ch in value):
         raise InvalidInput(path, f"{what} without spaces or control characters; got {show(value)}")
     try:
         parts = urlsplit(value)

@@ -21,14 +21,15 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from aceserve.domain.errors import InvalidInput
+from aceserve.domain.errors import InvalidInput, TaskInputError
 from aceserve.domain.inputs_fields import format_number
 from aceserve.domain.inputs_schema import (
     AUDIO_SOURCE,
     AUDIO_SOURCE_PATTERN,
-    NON_BLANK,
+    NON_BLANK_TEXT,
+    TEXT,
     AudioSource,
     EchoOnlyKind,
     Number,
@@ -196,9 +197,10 @@ def _always_echoed(model: type[TaskInput]) -> frozenset[str]:
     )
 
 
-StylePrompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS, pattern=NON_BLANK)]
-Lyrics = Annotated[str, Field(max_length=MAX_LYRICS_CHARS)]
-NegativePrompt = Annotated[str, Field(max_length=MAX_PROMPT_CHARS)]
+StylePrompt = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS), NON_BLANK_TEXT]
+Lyrics = Annotated[str, Field(max_length=MAX_LYRICS_CHARS), TEXT]
+NegativePrompt = Annotated[str, Field(max_length=MAX_PROMPT_CHARS), TEXT]
+Description = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS), NON_BLANK_TEXT]
 
 _STYLE = f"Style of the music: genre, instruments, mood, tempo. Non-blank, ≤ {MAX_PROMPT_CHARS} characters."
 _LYRICS = (
@@ -229,11 +231,8 @@ class Txt2AudioInput(TaskInput):
         description="Seconds of audio to generate. Below the model's minimum (10 s) the minimum is generated and "
         "cut to exactly this length.",
     )
-    description: str | None = field(
+    description: Description | None = field(
         None,
-        min_length=1,
-        max_length=MAX_PROMPT_CHARS,
-        pattern=NON_BLANK,
         echo="given",
         description='[ext] A song described in words (e.g. "a melancholic indie song about leaving home"): the '
         "planner writes the caption and lyrics first (`meta.plan` reports them) and then plans the song. Needs a "
@@ -379,5 +378,16 @@ AUDIO_FIELDS = frozenset(
 
 
 def load_input(task_type: TaskType | str, stored: dict[str, Any]) -> TaskInput:
-    """A task's stored echo back as its typed model (the worker's view of the task)."""
-    return INPUT_MODELS[TaskType(task_type)].model_validate(stored, strict=False)
+    """A task's stored echo back as its typed model (the worker's view of the task).
+
+    Raises ``TaskInputError`` when the stored input breaks a rule of the model (a row written below
+    the API, or by a version with looser rules): that task fails alone, at once, with code 400.
+    """
+    try:
+        return INPUT_MODELS[TaskType(task_type)].model_validate(stored, strict=False)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise TaskInputError(f"The stored input is not valid: `input.{where}` {error['msg'].lower()}") from None
+    except InvalidInput as exc:
+        raise TaskInputError(f"The stored input is not valid: {exc.message}") from None

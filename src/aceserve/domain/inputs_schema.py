@@ -10,18 +10,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic_core import PydanticUndefined
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticUndefined, core_schema
 
 from aceserve.domain.inputs_fields import any_case_pattern
+from aceserve.domain.text import NON_BLANK_TEXT_PATTERN, TEXT_PATTERN, check_text
 
-NON_BLANK = r"\S"
 # An absolute http(s) URL with a host name or IPv4 address (the server also takes IPv6 literals), a
 # port from 1 to 65535, and no spaces or control characters.
-_URL_CHAR = r"[^\s\x00-\x1f\x7f]"
+_URL_CHAR = r"[^\s\x00-\x1f\x7f-\x9f]"
 _PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 HTTP_URL_PATTERN = (
-    rf"[Hh][Tt][Tt][Pp][Ss]?://(?:[^\s\x00-\x1f\x7f/?#@\[\]]+@)?[A-Za-z0-9][A-Za-z0-9.-]*(?::{_PORT})?"
+    rf"[Hh][Tt][Tt][Pp][Ss]?://(?:[^\s\x00-\x1f\x7f-\x9f/?#@\[\]]+@)?[A-Za-z0-9][A-Za-z0-9.-]*(?::{_PORT})?"
     rf"(?:[/?#]{_URL_CHAR}*)?"
 )
 _DATA_URI_PATTERN = (
@@ -45,6 +46,35 @@ Echo = Literal["always", "given"]
 @dataclass(frozen=True)
 class AudioSourceKind:
     """An audio input: an http(s) URL, a ``data:`` URI or raw base64 (decoded at create)."""
+
+
+@dataclass(frozen=True)
+class TextKind:
+    """Client text (prompts, lyrics): the text rule of ``domain/text.py``, checked by the parser and
+    by the model (a stored input that breaks it does not load), and shown as the schema's ``pattern``.
+    ``non_blank``: at least one character that is not white space."""
+
+    non_blank: bool = False
+
+    def check(self, value: str) -> str:
+        check_text(value)
+        if self.non_blank and not value.strip():
+            raise ValueError("must not be empty or only white space")
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = NON_BLANK_TEXT_PATTERN if self.non_blank else TEXT_PATTERN
+        return json_schema
+
+
+TEXT = TextKind()
+NON_BLANK_TEXT = TextKind(non_blank=True)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ import hashlib
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aceserve.domain.billing import units_to_usd, usd_to_units
@@ -262,13 +263,76 @@ def revoke_key(session: Session, prefix: str) -> int:
 
 def authenticate(session: Session, secret: str) -> Account | None:
     """The account owning a live key, or None."""
+    found = authenticate_key(session, secret)
+    return None if found is None else found[0]
+
+
+def authenticate_key(session: Session, secret: str) -> tuple[Account, ApiKey] | None:
+    """The account owning a live key, and the key's row; None for an unknown or revoked key."""
     if not secret or len(secret) > 200:
         return None
-    return session.scalar(
-        select(Account)
+    row = session.execute(
+        select(Account, ApiKey)
         .join(ApiKey, ApiKey.account_id == Account.id)
         .where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None))
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+KEY_USE_RESOLUTION = timedelta(minutes=1)
+"""``last_used_at`` is refreshed at most this often, so authenticating stays a read almost always."""
+
+
+def key_use_is_stale(key: ApiKey) -> bool:
+    return key.last_used_at is None or utcnow() - key.last_used_at >= KEY_USE_RESOLUTION
+
+
+def note_key_use(session: Session, key_id: str) -> None:
+    """Record that the key authenticated a request now (unless another request just did)."""
+    now = utcnow()
+    session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key_id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - KEY_USE_RESOLUTION),
+        )
+        .values(last_used_at=now)
     )
+
+
+@dataclass(frozen=True)
+class KeyListing:
+    prefix: str
+    account_name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def list_keys(session: Session, account_name: str | None = None) -> list[KeyListing]:
+    """Every key (revoked ones too), oldest first; only ``account_name``'s when given."""
+    query = select(ApiKey, Account.name).join(Account, Account.id == ApiKey.account_id)
+    if account_name is not None:
+        get_account_by_name(session, account_name)
+        query = query.where(Account.name == account_name)
+    rows = session.execute(query.order_by(ApiKey.created_at, ApiKey.id)).all()
+    return [KeyListing(key.prefix, name, key.created_at, key.last_used_at, key.revoked_at) for key, name in rows]
+
+
+def list_accounts(session: Session) -> list[tuple[Account, int]]:
+    """Every account with its number of live keys, by name."""
+    live = (
+        select(ApiKey.account_id, func.count().label("keys"))
+        .where(ApiKey.revoked_at.is_(None))
+        .group_by(ApiKey.account_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Account, func.coalesce(live.c["keys"], 0))
+        .outerjoin(live, live.c.account_id == Account.id)
+        .order_by(Account.name)
+    ).all()
+    return [(account, int(keys)) for account, keys in rows]
 
 
 def ensure_default_account(session: Session, *, max_concurrent: int) -> NewKey | None:

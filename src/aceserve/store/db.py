@@ -7,7 +7,8 @@ PostgreSQL uses ordinary READ COMMITTED transactions with row locks where it mat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,26 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 _IMMEDIATE = "aceserve_immediate"
+_AFTER_COMMIT = "aceserve_after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the session's transaction commits; drop it if it rolls back. For what must
+    only be said of changes that happened (metrics, lifecycle log lines)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def _run_after_commit(session: Session) -> None:
+    callbacks: list[Callable[[], None]] = session.info.pop(_AFTER_COMMIT, [])
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # telling about a change must never undo or hide it
+            logging.getLogger("aceserve.store").exception("after-commit callback failed")
+
+
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
 
 
 class Database:
@@ -28,6 +49,9 @@ class Database:
         self.is_postgres = self.engine.dialect.name == "postgresql"
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False)
+        for factory in (self._read, self._write):
+            event.listen(factory, "after_commit", _run_after_commit)
+            event.listen(factory, "after_rollback", _drop_after_commit)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -47,6 +71,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def describe_url(url: str) -> str:
+    """A database URL as it may be shown: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

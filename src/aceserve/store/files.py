@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -107,10 +108,17 @@ def own_file_ref(url_or_path: str, public_url: str) -> tuple[str, str] | None:
 
 
 def get_live_file(session: Session, file_id: str, ext: str) -> StoredFile | None:
+    """The file, unless missing or expired. An id that no file could have (a client's NUL, which
+    PostgreSQL refuses in a query) is simply missing."""
+    if not _OPAQUE_ID.fullmatch(file_id):
+        return None
     record = session.get(StoredFile, file_id)
     if record is None or record.ext != ext.lower() or record.expires_at <= utcnow():
         return None
     return record
+
+
+_OPAQUE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def expired_files(session: Session, *, limit: int = 500) -> list[StoredFile]:

@@ -92,6 +92,7 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]  # refreshed at most once a minute (``accounts.note_key_use``)
 
 
 class Task(Base):

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from aceserve.domain import billing
 from aceserve.domain.errors import StaleLease
 from aceserve.domain.states import TaskStatus, TaskType
-from aceserve.store import accounts, tasks
+from aceserve.domain.text import storable_text
+from aceserve.store import accounts, tasks, transitions
 from aceserve.store.clock import utcnow
 from aceserve.store.db import Database
 from aceserve.store.models import StoredFile, Task
@@ -63,6 +64,7 @@ def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1)
                 pending_query().where(Task.batch_hint == first.batch_hint, Task.id != first.id).limit(max_batch - 1)
             ).all()
         now = utcnow()
+        queued_since = {task.id: task.updated_at for task in tasks}  # when each became pending
         leases = []
         for task in tasks:
             task.status = TaskStatus.PROCESSING
@@ -84,6 +86,7 @@ def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1)
                     task.account_id,
                 )
             )
+        transitions.started(session, list(tasks), queued_since=queued_since)
         return leases
 
 
@@ -193,6 +196,7 @@ def complete(
         task.lease_owner = None
         task.lease_expires_at = None
         enqueue_task_event(session, task)
+        transitions.completed(session, task, audio_seconds=seconds, consumed_units=consumed)
         promote_staged(session, task.account_id)
         return True
 
@@ -217,11 +221,11 @@ def fail(
             tasks.finish_cancelled(session, task)
             return False
         if retryable and task.attempts < max_attempts:
-            _requeue(session, task)
+            _requeue(session, task, reason="retry")
             return True
         if code is None:
             code = INFRA_FAILURE_CODE if retryable else INPUT_FAILURE_CODE
-        finish_failed(session, task, code=code, message=message, raw=raw)
+        finish_failed(session, task, code=code, message=storable_text(message), raw=storable_text(raw))
         return False
 
 
@@ -239,10 +243,11 @@ def release(db: Database, lease: Lease) -> None:
             tasks.finish_cancelled(session, task)
             return
         task.attempts = max(0, task.attempts - 1)
-        _requeue(session, task)
+        _requeue(session, task, reason="released")
 
 
-def _requeue(session: Session, task: Task) -> None:
+def _requeue(session: Session, task: Task, *, reason: str) -> None:
+    ran_since = task.started_at
     task.status = TaskStatus.PENDING
     task.lease_token += 1  # fence off the old holder even before the next claim
     task.lease_owner = None
@@ -251,6 +256,7 @@ def _requeue(session: Session, task: Task) -> None:
     task.started_at = None  # pending again: it starts anew when claimed
     task.updated_at = utcnow()
     enqueue_task_event(session, task)
+    transitions.requeued(session, task, reason=reason, ran_since=ran_since)
     notify_pending(session, task.id)
 
 
@@ -291,7 +297,7 @@ def reap_expired(db: Database, *, max_attempts: int) -> int:
             if task.cancel_requested:
                 tasks.finish_cancelled(session, task)
             elif task.attempts < max_attempts:
-                _requeue(session, task)
+                _requeue(session, task, reason="expired")
             else:
                 finish_failed(
                     session,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests
 from aceserve.domain.states import ACTIVE_STATUSES, TaskStatus, TaskType
-from aceserve.store import accounts
+from aceserve.store import accounts, transitions
 from aceserve.store.clock import new_uuid, utcnow
 from aceserve.store.models import Account, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
@@ -96,6 +96,7 @@ def create_task(session: Session, account_id: str, draft: TaskDraft, *, max_queu
         stored.task_id = task.id
         session.add(stored)
     enqueue_task_event(session, task)
+    transitions.created(session, task)
     if status is TaskStatus.PENDING:
         notify_pending(session, task.id)
     return Created(task, created=True)
@@ -179,6 +180,7 @@ def finish_failed(session: Session, task: Task, *, code: int, message: str, raw:
     accounts.settle(session, task.account_id, task.id, task.frozen_units, 0)
     task.frozen_units = 0
     enqueue_task_event(session, task)
+    transitions.ended_unsuccessfully(session, task, cancelled=code == CANCELLED_CODE, reason=message[:200])
     if was_holding_slot:
         promote_staged(session, task.account_id)
 
@@ -207,6 +209,7 @@ def promote_staged(session: Session, account_id: str) -> list[Task]:
         task.status = TaskStatus.PENDING
         task.updated_at = now
         enqueue_task_event(session, task)
+        transitions.promoted(session, task)
     if staged:
         notify_pending(session)
     return list(staged)

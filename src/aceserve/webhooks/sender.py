@@ -26,12 +26,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from aceserve.domain.text import storable_text
 from aceserve.fetch.addresses import AddressPolicy, Resolver, resolve_with_getaddrinfo
 from aceserve.settings import Settings
 from aceserve.store import outbox_delivery
 from aceserve.store.clock import utcnow
 from aceserve.store.db import Database
 from aceserve.store.outbox_delivery import DeliveryJob
+from aceserve.telemetry import metrics
 from aceserve.webhooks.attempt import AttemptResult, Outcome, post_once
 from aceserve.webhooks.backoff import RetryPolicy, next_attempt_at
 from aceserve.webhooks.endpoints import EndpointPolicy
@@ -177,24 +179,35 @@ class WebhookSender:
     # --- one attempt -----------------------------------------------------------------------------
 
     def _deliver(self, job: DeliveryJob) -> None:
-        """Attempt ``job`` and record the outcome; never raises (a lost record is retried after the
-        lease runs out)."""
+        """Attempt ``job`` and record the outcome; never raises. An attempt that crashes is recorded
+        as a failure with the reason, retried like any other until the retry window closes; if even
+        that record cannot be made, the lease runs out and the row is claimed again."""
         try:
             result = self._attempt(job)
+        except Exception as exc:
+            logger.exception("webhook %s (task %s): attempt %d crashed", job.id, job.task_id, job.attempts)
+            result = AttemptResult(Outcome.RETRY, None, f"the attempt crashed: {type(exc).__name__}: {exc}", 0.0)
+        try:
             self._record(job, result)
         except Exception:
-            logger.exception("webhook %s (task %s): attempt %d crashed", job.id, job.task_id, job.attempts)
+            logger.exception("webhook %s (task %s): recording attempt %d failed", job.id, job.task_id, job.attempts)
 
     def _attempt(self, job: DeliveryJob) -> AttemptResult:
+        """One attempt. A body that cannot be built (whatever the stored event holds) can never be
+        sent: the event stops at once, with the reason."""
         try:
             request = build_request(job, now=self._clock(), public_url=self._public_url)
         except UnsendableDelivery as exc:
             return AttemptResult(Outcome.STOP, None, str(exc), 0.0)
+        except Exception as exc:
+            logger.exception("webhook %s (task %s): the request cannot be built", job.id, job.task_id)
+            return AttemptResult(Outcome.STOP, None, f"the request cannot be built: {type(exc).__name__}: {exc}", 0.0)
         return post_once(request, self._endpoints, timeout_seconds=self._timeout, ssl_context=self._ssl_context)
 
     def _record(self, job: DeliveryJob, result: AttemptResult) -> None:
         where = f"webhook {job.id} (task {job.task_id}) attempt {job.attempts} to {_host(job.endpoint)}"
         took = f"{result.elapsed_seconds * 1000:.0f} ms"
+        metrics.observe_webhook_attempt(result.outcome.value)
         match result.outcome:
             case Outcome.DELIVERED:
                 assert result.status_code is not None
@@ -231,7 +244,7 @@ class WebhookSender:
             self._db,
             job.id,
             self._owner,
-            error=result.error,
+            error=storable_text(result.error),
             status_code=result.status_code,
             next_attempt_at=retry_at,
         )

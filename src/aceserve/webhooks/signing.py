@@ -8,13 +8,13 @@ verifying ``id.timestamp.body`` over the raw body always matches. ``webhook-id``
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from standardwebhooks import Webhook
 
+from aceserve.domain.text import json_bytes
 from aceserve.store.outbox_delivery import DeliveryJob
 from aceserve.store.render import absolute_urls
 
@@ -40,8 +40,9 @@ class SignedRequest:
 
 
 def serialize_payload(payload: object) -> bytes:
-    """Compact UTF-8 JSON; key order is the stored order (the task object's contract order)."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact UTF-8 JSON; key order is the stored order (the task object's contract order). Any
+    string the event holds is sent (lone surrogates as U+FFFD: see ``domain.text.json_bytes``)."""
+    return json_bytes(payload)
 
 
 def build_request(job: DeliveryJob, *, now: datetime, public_url: str = "") -> SignedRequest:

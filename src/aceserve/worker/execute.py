@@ -14,6 +14,8 @@ from aceserve.domain import billing
 from aceserve.domain.errors import InsufficientCredit, InvalidInput, StaleLease, TaskCancelled, TaskInputError
 from aceserve.domain.inputs_models import Audio2AudioInput, TaskInput, load_input
 from aceserve.domain.limits import SAMPLE_RATE
+from aceserve.domain.text import storable_text
+from aceserve.engine.faults import is_worker_fault
 from aceserve.engine.types import Engine, GenerationRequest, GenerationResult
 from aceserve.media import encode_audio
 from aceserve.settings import Settings
@@ -139,17 +141,8 @@ class BatchRunner:
                 elif item.lease.task_id not in beat.lost:
                     self._release(item.lease)  # stopped by shutdown: back to the queue
             return
-        except TaskInputError as exc:
-            if len(group) > 1:  # find the task the error belongs to: run each alone
-                for item in group:
-                    self._run_group([item], beat)
-                return
-            self._fail(group[0].lease, str(exc), retryable=False)
-            return
         except Exception as exc:
-            log.exception("engine failed on %d task(s)", len(group))
-            for item in group:
-                self._fail(item.lease, f"The engine failed: {type(exc).__name__}: {exc}", retryable=True)
+            self._attribute_failure(group, beat, exc)
             return
         beat.poll_cancelled()
         for item, result in zip(group, results, strict=True):
@@ -160,6 +153,31 @@ class BatchRunner:
                 self._finish_cancelled(item.lease)
                 continue
             self._complete(item, result)
+
+    def _attribute_failure(self, group: list[Prepared], beat: Heartbeat, exc: Exception) -> None:
+        """Pin a failed run on the task that caused it: a batch is re-run in halves until the error
+        is one task's, which fails alone; the others run as if it had never been there. Only a
+        worker fault (device lost, out of memory) fails every task of the group (retryable)."""
+        reason = storable_text(f"{type(exc).__name__}: {exc}")
+        if is_worker_fault(exc):
+            log.error("worker fault on %d task(s): %s", len(group), reason)
+            for item in group:
+                self._fail(item.lease, f"The worker failed: {reason}", retryable=True)
+            return
+        if len(group) > 1:
+            log.warning(
+                "a batch of %d tasks failed (%s); re-running it in halves to find the cause", len(group), reason
+            )
+            middle = len(group) // 2
+            for half in (group[:middle], group[middle:]):
+                self._run_group(half, beat)
+            return
+        lease = group[0].lease
+        if isinstance(exc, TaskInputError):
+            self._fail(lease, storable_text(str(exc)), retryable=False)
+            return
+        log.error("task %s failed in the engine: %s", lease.task_id, reason, exc_info=exc)
+        self._fail(lease, f"The engine failed: {reason}", retryable=True)
 
     def _complete(self, item: Prepared, result: GenerationResult) -> None:
         """Encode, store and record one result; any failure fails this task alone (retryable)."""
