@@ -14,6 +14,7 @@ from aceserve.api.body_limit import BodySizeLimit
 from aceserve.api.deps import Services
 from aceserve.api.envelope import EnvelopeResponse
 from aceserve.api.errors import UnexpectedErrors, install_error_handlers
+from aceserve.api.mcp import McpEndpoint, install_mcp
 from aceserve.api.ratelimit import RateLimiter
 from aceserve.api.routes import account, files, health, metrics, tasks, uploads
 from aceserve.api.routes.pages import install_pages
@@ -62,10 +63,12 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
             else any(service.runs_tasks for service in background)
         )
         app.state.services = services
+        app.state.mcp = McpEndpoint(services)
         for service in background:
             service.start(services)
         try:
-            yield
+            async with app.state.mcp.running():
+                yield
         finally:
             for service in background:
                 service.request_stop()
@@ -90,4 +93,5 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
     for module in (tasks, uploads, account, files, health, metrics):
         app.include_router(module.router)
     install_pages(app)
+    install_mcp(app)
     return app

@@ -61,10 +61,10 @@ import torch
 
 from aceserve.domain.errors import TaskCancelled, TaskInputError
 from aceserve.domain.states import TaskType
-from aceserve.engine.plan import Geometry, Job, plan_job
+from aceserve.engine.plan import EditMode, Geometry, Job, plan_job
 from aceserve.engine.planner.planner import Planner
 from aceserve.engine.planning import Planning, wants_plan
-from aceserve.engine.runner import PIPELINE_TASK, PipelineRunner, steps_to_run
+from aceserve.engine.runner import PipelineRunner, pipeline_task, steps_to_run
 from aceserve.engine.types import (
     CHANNELS,
     SAMPLE_RATE,
@@ -208,10 +208,11 @@ class AceStepEngine:
                 for row, index in enumerate(group):
                     decoded = self._runner.decode(latents[row : row + 1])
                     audio = self._runner.finish(jobs[index], decoded)
-                    meta = self._meta(jobs[index], len(group))
+                    job = jobs[index]
+                    meta = self._meta(job, len(group))
                     if planned[index].meta is not None:
                         meta["plan"] = planned[index].meta
-                    results[index] = GenerationResult(audio=audio, meta=meta, notes=planned[index].notes)
+                    results[index] = GenerationResult(audio=audio, meta=meta, notes=job.notes + planned[index].notes)
                     progress.advance()
                 self._pipe.maybe_free_model_hooks()
         progress.finish()
@@ -230,18 +231,24 @@ class AceStepEngine:
         meta: dict[str, object] = {
             "seed": int(job.request.seed),
             "variant": self._variant.name,
-            "pipeline_task": "flowedit"
-            if job.task is TaskType.EDIT
-            else ("cover" if job.codes else PIPELINE_TASK[job.task]),
+            "pipeline_task": job.edit_mode if job.task is TaskType.EDIT else pipeline_task(job),
             "steps": s.steps,
             "guidance_scale": s.guidance,
             "shift": s.shift,
             "batch_size": batch_size,
             "negative_prompt": "used" if s.negative else ("ignored" if job.request.negative_style_prompt else "none"),
         }
-        if job.task is TaskType.EDIT:
+        if job.task is TaskType.EDIT and job.edit_mode == EditMode.FLOWEDIT:
             meta["edit_n_min"], meta["edit_n_max"] = job.edit_fractions
             meta["edit_steps"] = list(job.edit_window)
+            meta["edit_n_avg"] = job.edit_n_avg
+        if job.task is TaskType.EDIT and job.edit_mode == EditMode.REPAINT:
+            meta["repaint_samples"] = list(job.repaint_samples)
         if job.task is TaskType.AUDIO2AUDIO:
             meta["audio_cover_strength"] = job.cover_strength
+            meta["cover_steps"] = job.cover_steps
+        if job.start_step:
+            meta["start_step"] = job.start_step
+        if job.adapter[0]:
+            meta["lora"], meta["lora_scale"] = job.adapter
         return meta

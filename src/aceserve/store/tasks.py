@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -100,6 +101,14 @@ def create_task(session: Session, account_id: str, draft: TaskDraft, *, max_queu
     if status is TaskStatus.PENDING:
         notify_pending(session, task.id)
     return Created(task, created=True)
+
+
+def append_logs(task: Task, lines: Iterable[str]) -> None:
+    """Add lines to the task's ``logs`` (kept in order, each once)."""
+    current = list((task.logs or {}).get("lines", []))
+    added = [line for line in lines if line not in current]
+    if added:
+        task.logs = {**(task.logs or {}), "lines": current + added}
 
 
 def queue_position(session: Session, task: Task) -> int | None:
