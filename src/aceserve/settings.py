@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     public_url: str = Field(default="", description="Base URL clients use to reach this server.")
     max_body_bytes: int = Field(default=80 * 1024 * 1024, gt=0, description="Largest request body accepted.")
+    events_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often a task's event stream re-reads its task when no change notice arrives (changes made "
+        "by other processes on SQLite; on PostgreSQL LISTEN/NOTIFY brings them, and the poll is 10 times slower).",
+    )
+    events_keepalive_seconds: float = Field(
+        default=15.0, gt=0, description="Seconds between keep-alive comments on an idle task event stream."
+    )
+    events_max_streams_per_key: int = Field(
+        default=8, ge=1, description="Open task event streams one API key may hold per API process; 429 beyond."
+    )
     max_connections: int = Field(
         default=0,
         ge=0,

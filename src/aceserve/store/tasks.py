@@ -16,6 +16,7 @@ from aceserve.store import accounts, transitions
 from aceserve.store.clock import new_uuid, utcnow
 from aceserve.store.models import Account, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
+from aceserve.store.render import render_task
 from aceserve.store.wakeup import notify_pending
 
 CANCELLED_CODE = 499
@@ -124,6 +125,16 @@ def queue_position(session: Session, task: Task) -> int | None:
         )
     )
     return int(ahead or 0) + 1
+
+
+def render_task_now(session: Session, task: Task) -> dict[str, Any]:
+    """The task object as a client reads it now: ``render.render_task`` plus, while pending,
+    ``meta.queue_position``."""
+    data = render_task(task)
+    position = queue_position(session, task)
+    if position is not None:
+        data["meta"]["queue_position"] = position
+    return data
 
 
 def find_by_idempotency_key(session: Session, account_id: str, key: str) -> Task | None:

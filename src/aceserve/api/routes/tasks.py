@@ -11,6 +11,7 @@ from aceserve.api import schemas
 from aceserve.api.body import read_json
 from aceserve.api.deps import AccountDep, Services, ServicesDep
 from aceserve.api.envelope import success
+from aceserve.api.task_object import read_task
 from aceserve.domain.inputs import parse_create_request
 from aceserve.domain.inputs_body import CreateTaskBody
 from aceserve.store import tasks as task_store
@@ -81,14 +82,9 @@ def get_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[s
 
 
 def task_view(services: Services, account_id: str, task_id: str) -> dict[str, Any]:
-    """One of the account's tasks as ``GET /api/v1/task/{id}`` shows it (REST and MCP)."""
-    with services.db.read() as session:
-        task = task_store.get_task(session, account_id, task_id)
-        data = absolute_urls(render_task(task), services.settings.public_url)
-        position = task_store.queue_position(session, task)
-        if position is not None:
-            data["meta"]["queue_position"] = position
-        return data
+    """One of the account's tasks as ``GET /api/v1/task/{id}`` shows it (REST, MCP; the event stream sends
+    the same ``read_task``)."""
+    return read_task(services.db, account_id, task_id, services.settings.public_url).data
 
 
 @router.delete(
