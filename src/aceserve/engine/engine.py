@@ -63,7 +63,8 @@ from aceserve.domain.errors import TaskCancelled, TaskInputError
 from aceserve.domain.states import TaskType
 from aceserve.engine.lora import AdapterSet
 from aceserve.engine.plan import EditMode, Geometry, Job, plan_job
-from aceserve.engine.planning import ignored_planner_inputs, wants_plan
+from aceserve.engine.planner.planner import Planner
+from aceserve.engine.planning import Planning, wants_plan
 from aceserve.engine.runner import PipelineRunner, pipeline_task, steps_to_run
 from aceserve.engine.types import (
     CHANNELS,
@@ -117,6 +118,7 @@ class AceStepEngine:
         device: str,
         max_batch_size: int = 4,
         adapters: AdapterSet | None = None,
+        planner: Planner | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"`max_batch_size` must be at least 1, got {max_batch_size!r}.")
@@ -130,6 +132,9 @@ class AceStepEngine:
         self._variant = variant
         self._geometry = Geometry(SAMPLE_RATE, int(math.prod(vae_config.downsampling_ratios)))
         self._runner = PipelineRunner(pipe, self._geometry)
+        detokenizer = getattr(pipe, "audio_token_detokenizer", None)
+        pool = int(getattr(getattr(detokenizer, "config", None), "pool_window_size", 5))
+        self._planning = Planning(planner, pool)
         self._lock = threading.Lock()
         self._invalid = itertools.count()
         self._adapters = adapters
@@ -156,6 +161,10 @@ class AceStepEngine:
     def runner(self) -> PipelineRunner:
         return self._runner
 
+    @property
+    def planner(self) -> Planner | None:
+        return self._planning.planner
+
     def plan(self, request: GenerationRequest) -> Job:
         job = plan_job(request, self._variant, self._geometry)
         wants_plan(request, has_planner=False)
@@ -163,6 +172,7 @@ class AceStepEngine:
         if job.lora and job.lora not in loaded:
             listed = ", ".join(loaded) if loaded else "none"
             raise TaskInputError(f"`lora` must name an adapter this worker loaded ({listed}), got {job.lora!r}.")
+        wants_plan(request, has_planner=self.planner is not None)
         return job
 
     def check(self, request: GenerationRequest) -> None:
@@ -183,6 +193,9 @@ class AceStepEngine:
         should_cancel: CancelCheck | None = None,
     ) -> list[GenerationResult]:
         jobs = [self.plan(request) for request in requests]
+        with self._lock, torch.no_grad():
+            planned = self._planning.run(jobs, should_cancel)
+        jobs = [p.job for p in planned]
         groups = self._groups(jobs)
         progress = _Progress(on_progress, sum(steps_to_run(jobs[g[0]]) + len(g) for g in groups))
         results: list[GenerationResult | None] = [None] * len(jobs)
@@ -207,11 +220,10 @@ class AceStepEngine:
                     decoded = self._runner.decode(latents[row : row + 1])
                     audio = self._runner.finish(jobs[index], decoded)
                     job = jobs[index]
-                    results[index] = GenerationResult(
-                        audio=audio,
-                        meta=self._meta(job, len(group)),
-                        notes=job.notes + ignored_planner_inputs(job.request),
-                    )
+                    meta = self._meta(job, len(group))
+                    if planned[index].meta is not None:
+                        meta["plan"] = planned[index].meta
+                    results[index] = GenerationResult(audio=audio, meta=meta, notes=job.notes + planned[index].notes)
                     progress.advance()
                 self._pipe.maybe_free_model_hooks()
         progress.finish()
