@@ -73,7 +73,13 @@ class TaskSubmitter:
                 why=estimate.describe(price),
             )
             with self.db.write() as session:
-                result = tasks.create_task(session, account_id, draft, max_queued=self.settings.max_queued_tasks)
+                result = tasks.create_task(
+                    session,
+                    account_id,
+                    draft,
+                    max_queued=self.settings.max_queued_tasks,
+                    max_queued_per_account=self.settings.max_queued_per_account,
+                )
                 data = render_task(result.task)
         except BaseException:
             self._delete(stored)

@@ -6,13 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests
 from aceserve.domain.states import ACTIVE_STATUSES, TaskStatus, TaskType
 from aceserve.store import accounts, transitions
 from aceserve.store.clock import new_uuid, utcnow
+from aceserve.store.fairness import fair_position
 from aceserve.store.models import Account, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
 from aceserve.store.wakeup import notify_pending
@@ -45,7 +46,9 @@ class Created:
     created: bool  # False: an earlier task with the same Idempotency-Key was returned
 
 
-def create_task(session: Session, account_id: str, draft: TaskDraft, *, max_queued: int) -> Created:
+def create_task(
+    session: Session, account_id: str, draft: TaskDraft, *, max_queued: int, max_queued_per_account: int | None = None
+) -> Created:
     """Freeze credit and insert the task (pending, or staged over the concurrency limit) with its
     webhook event, all in the caller's transaction."""
     account = accounts.lock_account(session, account_id)
@@ -58,6 +61,14 @@ def create_task(session: Session, account_id: str, draft: TaskDraft, *, max_queu
     )
     if (queued or 0) >= max_queued:
         raise TooManyRequests(f"The queue is full ({queued} tasks waiting); try again later.", retry_after=30)
+    if max_queued_per_account is not None:
+        own = count_waiting(session, account.id)
+        if own >= max_queued_per_account:
+            raise TooManyRequests(
+                f"This account already has {own} tasks waiting, its limit (max_queued_per_account); try again "
+                "when some have started.",
+                retry_after=30,
+            )
     accounts.freeze(session, account, draft.task_id, draft.frozen_units, why=draft.why)
     running = count_running(session, account.id)
     status = TaskStatus.PENDING if running < account.max_concurrent else TaskStatus.STAGED
@@ -103,18 +114,23 @@ def create_task(session: Session, account_id: str, draft: TaskDraft, *, max_queu
 
 
 def queue_position(session: Session, task: Task) -> int | None:
-    """1 for the pending task a worker claims next (claims go oldest first); None unless pending."""
+    """1 for the pending task a worker claims next, in the claim's fair order (``store.fairness``);
+    None unless pending."""
     if task.status != TaskStatus.PENDING:
         return None
-    ahead = session.scalar(
-        select(func.count())
-        .select_from(Task)
-        .where(
-            Task.status == TaskStatus.PENDING,
-            or_(Task.created_at < task.created_at, and_(Task.created_at == task.created_at, Task.id < task.id)),
+    return fair_position(session, task.id)
+
+
+def count_waiting(session: Session, account_id: str) -> int:
+    """The account's tasks waiting to run (pending or staged): what ``max_queued_per_account`` caps."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Task)
+            .where(Task.account_id == account_id, Task.status.in_([TaskStatus.PENDING, TaskStatus.STAGED]))
         )
+        or 0
     )
-    return int(ahead or 0) + 1
 
 
 def find_by_idempotency_key(session: Session, account_id: str, key: str) -> Task | None:
