@@ -43,6 +43,7 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/events.py
 
 docs: $(STAMP)
 	$(BIN)/python -m aceserve.cli.reference > docs/cli.md

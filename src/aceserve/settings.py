@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from aceserve.domain.adapters import AdapterSpec, parse_adapter_specs
+
 DEFAULT_MODEL = "ACE-Step/acestep-v15-xl-turbo-diffusers"
 TINY_MODEL = "tiny"
 
@@ -44,6 +46,18 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     public_url: str = Field(default="", description="Base URL clients use to reach this server.")
     max_body_bytes: int = Field(default=80 * 1024 * 1024, gt=0, description="Largest request body accepted.")
+    events_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often a task's event stream re-reads its task when no change notice arrives (changes made "
+        "by other processes on SQLite; on PostgreSQL LISTEN/NOTIFY brings them, and the poll is 10 times slower).",
+    )
+    events_keepalive_seconds: float = Field(
+        default=15.0, gt=0, description="Seconds between keep-alive comments on an idle task event stream."
+    )
+    events_max_streams_per_key: int = Field(
+        default=8, ge=1, description="Open task event streams one API key may hold per API process; 429 beyond."
+    )
     max_connections: int = Field(
         default=0,
         ge=0,
@@ -64,6 +78,11 @@ class Settings(BaseSettings):
     cpu_offload: bool = False
     compile: bool = False
     max_batch_size: int = Field(default=4, ge=1, le=64)
+    lora: list[str] = Field(
+        default_factory=list,
+        description="LoRA/LoKr adapters as NAME=PATH_OR_HUB_ID, loaded at start; tasks pick one with `input.lora`. "
+        "The API and every worker take the same list.",
+    )
     workers: int = Field(default=1, ge=0, le=64, description="In-process workers started by `serve`.")
     lease_seconds: float = Field(default=60.0, gt=1)
     heartbeat_seconds: float = Field(default=5.0, gt=0)
@@ -152,6 +171,21 @@ class Settings(BaseSettings):
                 raise ValueError(f"Config file {config_file} does not exist.")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+    @field_validator("lora")
+    @classmethod
+    def _adapter_specs(cls, value: list[str]) -> list[str]:
+        parse_adapter_specs(value)  # raises ValueError naming what is wrong
+        return value
+
+    @property
+    def adapters(self) -> dict[str, AdapterSpec]:
+        """The ``--lora`` list by name."""
+        return parse_adapter_specs(self.lora)
+
+    @property
+    def adapter_names(self) -> tuple[str, ...]:
+        return tuple(self.adapters)
 
     @field_validator("public_url")
     @classmethod

@@ -26,6 +26,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session")
+def tiny_base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny checkpoint as a base variant: it honours `infer_steps` (turbo always runs 8), so a task
+    can be made slow on purpose."""
+    directory = tmp_path_factory.mktemp("tiny-base-model")
+    make_tiny_checkpoint(directory, variant="base")
+    return directory
+
+
 def serve_with_worker(data_dir: Path, database_url: str, model: Path, **overrides: Any) -> Any:
     settings = make_settings(
         data_dir, database_url, **{"model": str(model), "device": "cpu", "allow_private_fetch": False, **overrides}

@@ -23,13 +23,13 @@ from tests.api.server import make_settings, running_server
 from tests.e2e.conftest import serve_with_worker, wait_for
 from tests.e2e.test_task_types import create
 
-SLOW = {"style_prompt": "slow", "duration": 60, "infer_steps": 200}
+SLOW = {"style_prompt": "slow", "duration": 60, "infer_steps": 200}  # on the base checkpoint (turbo runs 8)
 
 
 def test_cancel_of_a_running_task_stops_it_and_releases_credit(
-    tmp_path: Path, database_url: str, tiny_model: Path
+    tmp_path: Path, database_url: str, tiny_base_model: Path
 ) -> None:
-    with serve_with_worker(tmp_path / "d", database_url, tiny_model) as server:
+    with serve_with_worker(tmp_path / "d", database_url, tiny_base_model) as server:
         task_id = create(server, "txt2audio", **SLOW)
         wait_for(server.client, task_id, ("processing",))
         started = time.monotonic()
@@ -131,12 +131,12 @@ def _worker_process(data_dir: Path, database_url: str, model: Path, public_url: 
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def test_worker_killed_mid_task_loses_nothing(tmp_path: Path, database_url: str, tiny_model: Path) -> None:
+def test_worker_killed_mid_task_loses_nothing(tmp_path: Path, database_url: str, tiny_base_model: Path) -> None:
     data_dir = tmp_path / "d"
     settings = make_settings(data_dir, database_url, workers=0, worker_gone_seconds=2)
     with running_server(settings) as server:
         task_id = create(server, "txt2audio", style_prompt="x", duration=30, infer_steps=60)
-        doomed = _worker_process(data_dir, database_url, tiny_model, server.url)
+        doomed = _worker_process(data_dir, database_url, tiny_base_model, server.url)
         try:
             wait_for(server.client, task_id, ("processing",), timeout=120)
         finally:
@@ -151,7 +151,7 @@ def test_worker_killed_mid_task_loses_nothing(tmp_path: Path, database_url: str,
                 break
             assert time.monotonic() - killed_at < settings.worker_gone_after + 3, shown
             time.sleep(0.1)
-        survivor = _worker_process(data_dir, database_url, tiny_model, server.url)
+        survivor = _worker_process(data_dir, database_url, tiny_base_model, server.url)
         try:
             task = wait_for(server.client, task_id, timeout=180)
         finally:
@@ -179,8 +179,8 @@ def test_restarting_the_server_loses_no_accepted_task(tmp_path: Path, database_u
             assert wait_for(client, task_id)["status"] == "completed"
 
 
-def test_progress_moves_between_heartbeats(tmp_path: Path, database_url: str, tiny_model: Path) -> None:
-    with serve_with_worker(tmp_path / "d", database_url, tiny_model, heartbeat_seconds=30) as server:
+def test_progress_moves_between_heartbeats(tmp_path: Path, database_url: str, tiny_base_model: Path) -> None:
+    with serve_with_worker(tmp_path / "d", database_url, tiny_base_model, heartbeat_seconds=30) as server:
         task_id = create(server, "txt2audio", **SLOW)
         seen: list[float] = []
         deadline = time.monotonic() + 60
@@ -197,9 +197,9 @@ def test_progress_moves_between_heartbeats(tmp_path: Path, database_url: str, ti
 
 
 def test_shutdown_puts_a_running_task_back_without_using_an_attempt(
-    tmp_path: Path, database_url: str, tiny_model: Path
+    tmp_path: Path, database_url: str, tiny_base_model: Path
 ) -> None:
-    with serve_with_worker(tmp_path / "d", database_url, tiny_model) as server:
+    with serve_with_worker(tmp_path / "d", database_url, tiny_base_model) as server:
         task_id = create(server, "txt2audio", **SLOW)
         wait_for(server.client, task_id, ("processing",))
         started = time.monotonic()

@@ -59,10 +59,12 @@ def test_metrics_move_as_tasks_run(
         running = one_slot.post("/api/v1/task", json={**body, "input": SLOW}).json()["data"]["task_id"]
         wait_for(one_slot, running, ("processing",))
         staged = one_slot.post("/api/v1/task", json={**body, "input": SLOW}).json()["data"]["task_id"]
-        during = scrape(server.client)
+        deadline = time.monotonic() + 30
+        while value(during := scrape(server.client), "aceserve_workers", state="busy") != 1:
+            assert time.monotonic() < deadline, during  # the worker says busy just after its claim
+            time.sleep(0.05)
         assert value(during, "aceserve_queue_tasks", status="processing") == 1
         assert value(during, "aceserve_queue_tasks", status="staged") == 1
-        assert value(during, "aceserve_workers", state="busy") == 1
         one_slot.delete(f"/api/v1/task/{staged}")
         one_slot.delete(f"/api/v1/task/{running}")
         assert wait_for(one_slot, running)["status"] == "failed"

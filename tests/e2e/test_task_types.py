@@ -47,6 +47,38 @@ def test_txt2audio_completes_with_a_wav_of_the_requested_length(server: RunningS
     assert meta["started_at"] != "0001-01-01T00:00:00Z" and meta["ended_at"] >= meta["started_at"]
 
 
+def test_turbo_names_an_ignored_infer_step_in_the_logs(server: RunningServer) -> None:
+    task = completed(server, create(server, "txt2audio", style_prompt="lofi", duration=2, infer_step=27, lora_scale=1))
+    assert any("`infer_steps` 27 was ignored" in line for line in task["logs"]), task["logs"]
+    assert task["meta"]["steps"] == 8
+
+
+def test_an_unknown_adapter_is_refused_at_create_naming_the_field(server: RunningServer) -> None:
+    body = {"model": "Qubico/ace-step", "task_type": "txt2audio", "input": {"style_prompt": "x", "lora": "nope"}}
+    response = server.client.post("/api/v1/task", json=body)
+    assert response.status_code == 400
+    assert "input.lora" in response.json()["message"] and "nope" in response.json()["message"]
+
+
+def test_a_repaint_span_past_the_end_of_inline_audio_is_refused_at_create(
+    server: RunningServer, ten_second_wav: bytes
+) -> None:
+    body = {
+        "model": "Qubico/ace-step",
+        "task_type": "edit",
+        "input": {
+            "audio": base64.b64encode(ten_second_wav).decode(),
+            "style_prompt": "pop",
+            "edit_style_prompt": "rock",
+            "repaint_start": 4,
+            "repaint_end": 12,
+        },
+    }
+    response = server.client.post("/api/v1/task", json=body)
+    assert response.status_code == 400
+    assert "input.repaint_end" in response.json()["message"]
+
+
 def test_audio2audio_from_inline_base64_keeps_the_input_length(server: RunningServer, ten_second_wav: bytes) -> None:
     task = completed(
         server,

@@ -1,4 +1,4 @@
-"""FlowEdit: identical source and target conditions give the source latents back.
+"""FlowEdit (base and sft): identical source and target conditions give the source latents back.
 
 Tolerance: none. The edit only ever adds ``(t_next - t) * (v_tar - v_src)`` to ``z = x_src``, and with
 identical conditions both velocities come from identical inputs through identical calls, so the
@@ -16,6 +16,12 @@ from aceserve.domain.errors import TaskInputError
 from aceserve.engine.engine import AceStepEngine
 from aceserve.engine.types import Audio
 from tests.engine.helpers import request
+
+
+@pytest.fixture(scope="module")
+def engine(base_engine: AceStepEngine) -> AceStepEngine:
+    """FlowEdit runs on base and sft (ACE-Step 1.5 offers it there only; turbo edits run as a cover)."""
+    return base_engine
 
 
 def _edit_latents(engine: AceStepEngine, **fields: object) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,7 +89,7 @@ def test_a_plain_sampling_tail_regenerates(engine: AceStepEngine, source_audio: 
 def test_defaults_are_documented_values(engine: AceStepEngine, source_audio: Audio) -> None:
     job = engine.plan(request("edit", audio=source_audio))
     assert job.edit_fractions == (0.6, 1.0)
-    assert job.edit_window == (4, 8)  # of the turbo checkpoint's 8 steps
+    assert job.edit_window == (19, 32)  # floor(0.6 * 32), of the base checkpoint's 32 steps
 
 
 @pytest.mark.parametrize(("n_min", "n_max"), [(0.5, 0.5), (0.9, 0.2), (-0.1, 1.0), (0.0, 1.5)])

@@ -14,12 +14,15 @@ from aceserve.api.body_limit import BodySizeLimit
 from aceserve.api.deps import Services
 from aceserve.api.envelope import EnvelopeResponse
 from aceserve.api.errors import UnexpectedErrors, install_error_handlers
+from aceserve.api.mcp import McpEndpoint, install_mcp
 from aceserve.api.ratelimit import RateLimiter
-from aceserve.api.routes import account, files, health, metrics, tasks, uploads
+from aceserve.api.routes import account, events, files, health, metrics, tasks, uploads
 from aceserve.api.routes.pages import install_pages
 from aceserve.api.schemas import install_openapi
+from aceserve.api.streams import OpenStreams
 from aceserve.settings import Settings
 from aceserve.storage import open_storage
+from aceserve.store.feed import TaskFeed
 from aceserve.store.migrate import open_database
 from aceserve.store.submit import TaskSubmitter
 from aceserve.store.wakeup import Wakeup
@@ -49,7 +52,17 @@ def build_services(settings: Settings) -> Services:
     storage = open_storage(settings.storage_url, files_dir=settings.files_dir, s3_endpoint_url=settings.s3_endpoint_url)
     wakeup = Wakeup.for_database(settings.database_url)
     submitter = TaskSubmitter(settings, db, storage, wakeup)
-    return Services(settings, db, storage, wakeup, RateLimiter(settings.rate_limit_per_minute), submitter)
+    feed = TaskFeed.for_database(settings.database_url, poll_seconds=settings.events_poll_seconds)
+    return Services(
+        settings,
+        db,
+        storage,
+        wakeup,
+        RateLimiter(settings.rate_limit_per_minute),
+        submitter,
+        feed,
+        OpenStreams(settings.events_max_streams_per_key),
+    )
 
 
 def create_app(settings: Settings, *, background: Sequence[BackgroundService] = ()) -> FastAPI:
@@ -62,15 +75,18 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
             else any(service.runs_tasks for service in background)
         )
         app.state.services = services
+        app.state.mcp = McpEndpoint(services)
         for service in background:
             service.start(services)
         try:
-            yield
+            async with app.state.mcp.running():
+                yield
         finally:
             for service in background:
                 service.request_stop()
             for service in reversed(background):
                 service.stop()
+            services.feed.close()
             services.wakeup.close()
             services.db.dispose()
 
@@ -87,7 +103,16 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
     install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(UnexpectedErrors)  # outermost of ours: added last
-    for module in (tasks, uploads, account, files, health, metrics):
+    for module in (tasks, events, uploads, account, files, health, metrics):
         app.include_router(module.router)
     install_pages(app)
+    install_mcp(app)
     return app
+
+
+def end_event_streams(app: object) -> None:
+    """The server is stopping: end the app's open task event streams now, so they do not hold its graceful
+    shutdown open (clients reconnect with ``Last-Event-ID``). Safe to call from any thread, at any time."""
+    services = getattr(getattr(app, "state", None), "services", None)
+    if isinstance(services, Services):
+        services.feed.close()

@@ -8,11 +8,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from aceserve.api.ratelimit import RateLimiter
+from aceserve.api.streams import OpenStreams
 from aceserve.domain.errors import Unauthorized
 from aceserve.settings import Settings
 from aceserve.storage import FileStorage
 from aceserve.store import accounts
 from aceserve.store.db import Database
+from aceserve.store.feed import TaskFeed
 from aceserve.store.models import Account
 from aceserve.store.submit import TaskSubmitter
 from aceserve.store.wakeup import Wakeup
@@ -28,6 +30,9 @@ class Services:
     wakeup: Wakeup
     rate_limiter: RateLimiter
     submitter: TaskSubmitter
+    feed: TaskFeed
+    """Wakes task event streams when tasks change."""
+    open_streams: OpenStreams
     expects_workers: bool = False
     """/health/ready needs a live ready worker (this process runs workers, or the settings say so)."""
 

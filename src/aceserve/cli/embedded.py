@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 
+from aceserve.api.app import end_event_streams
 from aceserve.api.serving import server_config
 from aceserve.settings import Settings
 
@@ -34,5 +35,6 @@ def serve_in_thread(app: ASGIApp, settings: Settings, *, start_timeout: float = 
     try:
         yield
     finally:
+        end_event_streams(app)  # open event streams would hold the shutdown
         server.should_exit = True
         thread.join(60)

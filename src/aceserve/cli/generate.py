@@ -284,7 +284,8 @@ def describe(task: TaskView) -> str:
     if task.status == "pending" and task.queue_position is not None:
         return f"pending, queue position {task.queue_position}"
     if task.status == "processing":
-        return f"processing {task.progress * 100:3.0f}%"
+        filled = round(task.progress * 30)
+        return f"processing [{'#' * filled}{'.' * (30 - filled)}] {task.progress * 100:3.0f}%"
     return task.status
 
 

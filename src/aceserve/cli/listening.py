@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import errno
 import socket
+import threading
 from collections.abc import Callable
+from types import FrameType
 
 import click
 import uvicorn
@@ -59,11 +61,20 @@ def bound_settings(settings: Settings, sock: socket.socket) -> Settings:
 
 
 class AnnouncingServer(uvicorn.Server):
-    """A uvicorn server that calls ``on_listening`` once it accepts connections (after the app's start)."""
+    """A uvicorn server that calls ``on_listening`` once it accepts connections (after the app's start), and
+    ``on_exit`` (in a thread of its own) when a signal asks it to stop, before it waits for open connections."""
 
-    def __init__(self, config: uvicorn.Config, on_listening: Callable[[], None]) -> None:
+    def __init__(
+        self, config: uvicorn.Config, on_listening: Callable[[], None], on_exit: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(config)
         self.on_listening = on_listening
+        self.on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self.on_exit is not None:  # not in the signal handler itself: it may hold locks the callback takes
+            threading.Thread(target=self.on_exit, name="on-exit", daemon=True).start()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)

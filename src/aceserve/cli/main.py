@@ -1,4 +1,4 @@
-"""``aceserve``: serve, api, worker, generate, keys, accounts, model, db."""
+"""``aceserve``: serve, api, worker, generate, bulk, mcp, keys, accounts, model, db."""
 
 from __future__ import annotations
 
@@ -142,11 +142,15 @@ def db_upgrade(config_file: Path | None, **flags: Any) -> None:
 
 def _register() -> None:
     from aceserve.cli.admin import accounts_group, keys
+    from aceserve.cli.bulk import bulk
     from aceserve.cli.generate import generate
+    from aceserve.cli.mcp_bridge import mcp_command
 
     cli.add_command(keys)
     cli.add_command(accounts_group)
     cli.add_command(generate)
+    cli.add_command(bulk)
+    cli.add_command(mcp_command)
 
 
 _register()

@@ -112,7 +112,7 @@ def _run_http(
     model: str = "",
 ) -> None:
 
-    from aceserve.api.app import create_app
+    from aceserve.api.app import create_app, end_event_streams
     from aceserve.api.serving import server_config
 
     announce_key(settings)
@@ -120,9 +120,13 @@ def _run_http(
     config = server_config(app, settings)
 
     def announce() -> None:
-        click.secho(f"aceserve listening on {settings.public_url}  (docs: {settings.public_url}/docs)", bold=True)
+        click.secho(
+            f"aceserve listening on {settings.public_url}  (studio: {settings.public_url}/, "
+            f"docs: {settings.public_url}/docs)",
+            bold=True,
+        )
 
-    server = AnnouncingServer(config, on_listening=announce)
+    server = AnnouncingServer(config, on_listening=announce, on_exit=lambda: end_event_streams(app))
     failures = watch_loading(workers, server) if workers else []
     server.run(sockets=[sock])
     if failures:

@@ -68,6 +68,10 @@ class AceClient:
     def cancel(self, task_id: str) -> TaskView:
         return TaskView.from_wire(self._call("DELETE", f"/api/v1/task/{task_id}"))
 
+    def account(self) -> dict[str, Any]:
+        """``/account/info``: the account, its credit and limits (also a check that the key works)."""
+        return self._call("GET", "/account/info")
+
     def upload(self, path: Path) -> str:
         """Upload a local audio file; returns its URL on the server (usable as any task's audio)."""
         data = base64.b64encode(path.read_bytes()).decode()

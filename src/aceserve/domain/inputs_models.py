@@ -61,6 +61,13 @@ DEFAULT_COVER_STRENGTH = 1.0
 DEFAULT_EDIT_N_MIN = 0.6  # ACE-Step v1's "only lyrics" edit preset
 DEFAULT_EDIT_N_MAX = 1.0
 DEFAULT_RIGHT_EXTEND_SECONDS = 30
+DEFAULT_COVER_NOISE_STRENGTH = 0.0
+DEFAULT_EDIT_N_AVG = 1
+MAX_EDIT_N_AVG = 8
+MAX_ADAPTER_NAME_CHARS = 64
+DEFAULT_LORA_SCALE = 1.0
+MAX_LORA_SCALE = 2.0
+LATENT_FRAME_SECONDS = 1920 / 48_000  # one latent frame of ACE-Step 1.5's VAE (hop 1920 at 48 kHz): 0.04 s
 MAX_LM_TEMPERATURE = 2
 MAX_LM_CFG_SCALE = 10
 MAX_LM_TOP_K = 1000
@@ -76,7 +83,16 @@ class TaskInput(WireModel):
 
     task_type: ClassVar[TaskType]
     shown_last: ClassVar[frozenset[str]] = frozenset(
-        {"seed", "infer_steps", "guidance_scale", "output_format", *_MUSIC_FIELDS, *_PLANNER_FIELDS}
+        {
+            "seed",
+            "infer_steps",
+            "guidance_scale",
+            "output_format",
+            "lora",
+            "lora_scale",
+            *_MUSIC_FIELDS,
+            *_PLANNER_FIELDS,
+        }
     )
 
     seed: int | None = field(
@@ -93,7 +109,8 @@ class TaskInput(WireModel):
         le=MAX_INFER_STEPS,
         echo="given",
         aliases=("infer_step",),
-        description="[ext] Denoising steps; absent: the model variant's default (8 on turbo, 50 on base and sft).",
+        description="[ext] Denoising steps on base and sft (absent: 32). Turbo always runs its distilled 8-step "
+        "schedule: a value given there is ignored and named in the task's `logs`.",
     )
     guidance_scale: Number | None = field(
         None,
@@ -108,6 +125,20 @@ class TaskInput(WireModel):
         echo="given",
         any_case=OutputFormat,
         description="[ext] Format of the output file, in any letter case.",
+    )
+    lora: str = field(
+        "",
+        max_length=MAX_ADAPTER_NAME_CHARS,
+        echo="given",
+        description="[ext] Name of a LoRA or LoKr adapter the server loaded at start (`--lora NAME=PATH`; "
+        "`/health` lists them); absent or empty: the base model. An unknown name is refused.",
+    )
+    lora_scale: Number = field(
+        DEFAULT_LORA_SCALE,
+        ge=0,
+        le=MAX_LORA_SCALE,
+        echo="given",
+        description="[ext] Strength of `lora`, 0–2 (1: as trained; 0: the base model).",
     )
     # Musical metadata: conditions the DiT as ACE-Step 1.5 writes it; the planner fills what is absent.
     bpm: int | None = field(
@@ -271,8 +302,16 @@ class Audio2AudioInput(TaskInput):
         ge=0,
         le=1,
         echo="given",
-        description="[ext] How closely the output follows the input audio, 0–1; below 1 the text prompt's own "
-        "rendering is blended in.",
+        description="[ext] Fraction of the steps that follow the input audio's semantic codes, 0–1 (as ACE-Step "
+        "1.5: after `int(steps × strength)` steps the rest run as text2music from silence).",
+    )
+    cover_noise_strength: Number = field(
+        DEFAULT_COVER_NOISE_STRENGTH,
+        ge=0,
+        le=1,
+        echo="given",
+        description="[ext] Start from the input audio noised instead of pure noise, 0–1: 0 is pure noise, closer "
+        "to 1 keeps more of the input (the schedule starts at the step nearest noise level `1 - strength`).",
     )
 
 
@@ -299,6 +338,64 @@ class EditInput(TaskInput):
     edit_n_max: Number = field(
         DEFAULT_EDIT_N_MAX, ge=0, le=1, echo="given", description="[ext] End of the edit window, 0–1."
     )
+    edit_n_avg: int = field(
+        DEFAULT_EDIT_N_AVG,
+        ge=1,
+        le=MAX_EDIT_N_AVG,
+        echo="given",
+        description=f"[ext] FlowEdit velocity samples averaged per step, 1–{MAX_EDIT_N_AVG} (more: smoother, slower).",
+    )
+    repaint_start: Number | None = field(
+        None,
+        ge=0,
+        le=MAX_OUTPUT_SECONDS,
+        unit="seconds",
+        echo="given",
+        description="[ext] Section repaint: regenerate only `repaint_start`..`repaint_end` of the audio under "
+        "`edit_style_prompt` and `edit_lyrics`, keeping every sample outside it. Absent with `repaint_end` given: 0.",
+    )
+    repaint_end: Number | None = field(
+        None,
+        ge=0,
+        le=MAX_OUTPUT_SECONDS,
+        unit="seconds",
+        echo="given",
+        description="[ext] End of the section to repaint, within the audio and at least one latent frame (0.04 s) "
+        "after `repaint_start`. Absent with `repaint_start` given: the end of the audio.",
+    )
+
+    @property
+    def repaints(self) -> bool:
+        return self.repaint_start is not None or self.repaint_end is not None
+
+    def check_repaint_span(self, audio_seconds: float) -> None:
+        """The repaint span must lie within the input audio (known once it is decoded or probed)."""
+        if not self.repaints:
+            return
+        start = self.repaint_start or 0
+        end = audio_seconds if self.repaint_end is None else self.repaint_end
+        if end > audio_seconds + 1e-9:
+            raise InvalidInput(
+                "input.repaint_end",
+                f"must be within the input audio ({audio_seconds:.3f} s long); got {format_number(end)}",
+            )
+        if end - start < LATENT_FRAME_SECONDS - 1e-9:
+            raise InvalidInput(
+                "input.repaint_start",
+                f"must be at least one latent frame ({LATENT_FRAME_SECONDS:g} s) before the end of the span; "
+                f"got {format_number(start)} to {format_number(end)} (a {audio_seconds:.3f} s input)",
+            )
+
+    @model_validator(mode="after")
+    def _repaint_span_is_long_enough(self) -> EditInput:
+        start, end = self.repaint_start, self.repaint_end
+        if start is not None and end is not None and end - start < LATENT_FRAME_SECONDS - 1e-9:
+            raise InvalidInput(
+                "input.repaint_end",
+                f"must be at least one latent frame ({LATENT_FRAME_SECONDS:g} s) after `input.repaint_start`; "
+                f"got {format_number(start)} and {format_number(end)}",
+            )
+        return self
 
     @model_validator(mode="after")
     def _window_is_not_empty(self) -> EditInput:

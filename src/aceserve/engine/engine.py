@@ -61,9 +61,9 @@ import torch
 
 from aceserve.domain.errors import TaskCancelled, TaskInputError
 from aceserve.domain.states import TaskType
-from aceserve.engine.plan import Geometry, Job, plan_job
+from aceserve.engine.plan import EditMode, Geometry, Job, plan_job
 from aceserve.engine.planning import ignored_planner_inputs, wants_plan
-from aceserve.engine.runner import PIPELINE_TASK, PipelineRunner, steps_to_run
+from aceserve.engine.runner import PipelineRunner, pipeline_task, steps_to_run
 from aceserve.engine.types import (
     CHANNELS,
     SAMPLE_RATE,
@@ -190,10 +190,11 @@ class AceStepEngine:
                 for row, index in enumerate(group):
                     decoded = self._runner.decode(latents[row : row + 1])
                     audio = self._runner.finish(jobs[index], decoded)
+                    job = jobs[index]
                     results[index] = GenerationResult(
                         audio=audio,
-                        meta=self._meta(jobs[index], len(group)),
-                        notes=ignored_planner_inputs(jobs[index].request),
+                        meta=self._meta(job, len(group)),
+                        notes=job.notes + ignored_planner_inputs(job.request),
                     )
                     progress.advance()
                 self._pipe.maybe_free_model_hooks()
@@ -213,16 +214,24 @@ class AceStepEngine:
         meta: dict[str, object] = {
             "seed": int(job.request.seed),
             "variant": self._variant.name,
-            "pipeline_task": "flowedit" if job.task is TaskType.EDIT else PIPELINE_TASK[job.task],
+            "pipeline_task": job.edit_mode if job.task is TaskType.EDIT else pipeline_task(job),
             "steps": s.steps,
             "guidance_scale": s.guidance,
             "shift": s.shift,
             "batch_size": batch_size,
             "negative_prompt": "used" if s.negative else ("ignored" if job.request.negative_style_prompt else "none"),
         }
-        if job.task is TaskType.EDIT:
+        if job.task is TaskType.EDIT and job.edit_mode == EditMode.FLOWEDIT:
             meta["edit_n_min"], meta["edit_n_max"] = job.edit_fractions
             meta["edit_steps"] = list(job.edit_window)
+            meta["edit_n_avg"] = job.edit_n_avg
+        if job.task is TaskType.EDIT and job.edit_mode == EditMode.REPAINT:
+            meta["repaint_samples"] = list(job.repaint_samples)
         if job.task is TaskType.AUDIO2AUDIO:
             meta["audio_cover_strength"] = job.cover_strength
+            meta["cover_steps"] = job.cover_steps
+        if job.start_step:
+            meta["start_step"] = job.start_step
+        if job.adapter[0]:
+            meta["lora"], meta["lora_scale"] = job.adapter
         return meta

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
-from typing import assert_never
+from dataclasses import dataclass, replace
+from typing import Any, assert_never
 
 from aceserve.domain.errors import TaskInputError
 from aceserve.domain.inputs_models import (
     DEFAULT_DURATION_SECONDS,
+    MAX_EDIT_N_AVG,
     MAX_GUIDANCE_SCALE,
     MAX_INFER_STEPS,
+    MAX_LORA_SCALE,
     MAX_SEED,
     MIN_DURATION_SECONDS,
 )
@@ -69,6 +71,34 @@ class Sampling:
     negative: str | None  # caption of the unconditional branch; None: the learned null embedding
 
 
+class EditMode:
+    """How an ``edit`` task runs (``Job.edit_mode``)."""
+
+    FLOWEDIT = "flowedit"  # base/sft: FlowEdit between the source and target conditions
+    COVER = "cover"  # turbo: cover of the source under the target condition, from the edit window's start
+    REPAINT = "repaint"  # repaint_start/repaint_end: regenerate one section, keep the rest
+
+
+REPAINT_INJECTION_RATIO = 0.5  # upstream: outside the span, follow the source's noising path for half the steps
+REPAINT_CROSSFADE_FRAMES = 10  # upstream: latent frames of the boundary blend on each side of the span
+
+
+def schedule(steps: int, shift: float) -> list[float]:
+    """The shifted noise levels ``t_0 = 1 > ... > t_N = 0`` as Python floats (``sampler.sigma_schedule``
+    makes the float32 tensor the loop uses)."""
+    levels = [1.0 - i / steps for i in range(steps + 1)]
+    if shift != 1.0:
+        levels = [shift * t / (1 + (shift - 1) * t) for t in levels]
+    return levels
+
+
+def nearest_step(steps: int, shift: float, noise_level: float) -> int:
+    """Index of the step whose noise level is nearest ``noise_level`` (the first of equals), as upstream's
+    ``cover_noise_strength`` picks where the schedule starts."""
+    levels = schedule(steps, shift)[:-1]
+    return min(range(len(levels)), key=lambda i: abs(levels[i] - noise_level))
+
+
 @dataclass(frozen=True)
 class Job:
     """One request, resolved: what the sampler runs and how the output is cut."""
@@ -81,9 +111,18 @@ class Job:
     metas_seconds: float  # the duration written into the prompt's metadata
     source: Audio | None = None  # input audio, fitted and padded to a whole number of latent frames
     cover_strength: float = 1.0
+    start_step: int = 0  # first step run: > 0 starts from the source noised to that step's level
+    cover_steps: int = 0  # audio2audio: steps (counted from start_step) under the cover condition
+    edit_mode: str = ""  # edit: an ``EditMode`` value
     edit_target: TextCondition | None = None
     edit_window: tuple[int, int] = (0, 0)  # FlowEdit step indices [n_min, n_max)
     edit_fractions: tuple[float, float] = (0.0, 0.0)  # edit_n_min, edit_n_max as resolved
+    edit_n_avg: int = 1
+    repaint_samples: tuple[int, int] = (0, 0)  # repaint: the span regenerated, in samples [start, end)
+    repaint_frames: tuple[int, int] = (0, 0)  # repaint: latent frames masked for generation [start, end)
+    lora: str = ""
+    lora_scale: float = 1.0
+    notes: tuple[str, ...] = ()  # lines for the task's logs: what runs differently from what was asked
     left_frames: int = 0  # extend: generated frames before the source
     source_frames: int = 0  # extend: frames holding the source
     left_samples: int = 0
@@ -99,14 +138,22 @@ class Job:
     def steps(self) -> int:
         return self.sampling.steps
 
+    @property
+    def adapter(self) -> tuple[str, float]:
+        """The adapter and scale the DiT runs with; ``("", 0.0)`` for the base model."""
+        return (self.lora, self.lora_scale) if self.lora and self.lora_scale > 0 else ("", 0.0)
+
     def batch_key(self) -> str:
         s = self.sampling
         parts = [str(self.task), f"frames={self.frames}", f"steps={s.steps}", f"guidance={s.guidance!r}"]
-        parts.append(f"shift={s.shift!r}")
-        if self.task is TaskType.AUDIO2AUDIO:
-            parts.append(f"blend={self.cover_strength < 1.0}")
+        parts += [f"shift={s.shift!r}", f"start={self.start_step}"]
         if self.task is TaskType.EDIT:
-            parts.append(f"window={self.edit_window[0]}-{self.edit_window[1]}")
+            parts.append(f"mode={self.edit_mode}")
+            if self.edit_mode == EditMode.FLOWEDIT:
+                parts += [f"window={self.edit_window[0]}-{self.edit_window[1]}", f"n_avg={self.edit_n_avg}"]
+        name, scale = self.adapter
+        if name:
+            parts.append(f"lora={name}@{scale!r}")
         return ";".join(parts)
 
 
@@ -146,7 +193,7 @@ def _duration(value: float | None, field: str) -> int:
     return seconds_to_samples(value)
 
 
-def _sampling(request: GenerationRequest, variant: VariantDefaults) -> Sampling:
+def _sampling(request: GenerationRequest, variant: VariantDefaults) -> tuple[Sampling, tuple[str, ...]]:
     if not isinstance(request.task_type, TaskType):
         raise TaskInputError(f"`task_type` must be one of {[t.value for t in TaskType]}, got {request.task_type!r}.")
     seed = request.seed
@@ -157,6 +204,13 @@ def _sampling(request: GenerationRequest, variant: VariantDefaults) -> Sampling:
         raise TaskInputError(
             f"`infer_steps` must be an integer from 1 to {MAX_INFER_STEPS}, got {request.infer_steps!r}."
         )
+    notes: tuple[str, ...] = ()
+    if variant.fixed_steps and steps != variant.steps:
+        notes = (
+            f"`infer_steps` {steps} was ignored: the {variant.name} checkpoint always runs its distilled "
+            f"{variant.steps}-step schedule.",
+        )
+        steps = variant.steps
     guidance = variant.guidance if request.guidance_scale is None else float(request.guidance_scale)
     if not math.isfinite(guidance) or not 0.0 <= guidance <= MAX_GUIDANCE_SCALE:
         raise TaskInputError(
@@ -165,7 +219,14 @@ def _sampling(request: GenerationRequest, variant: VariantDefaults) -> Sampling:
     if not variant.uses_cfg or guidance <= 1.0:
         guidance = 1.0  # no CFG; on turbo, guidance is distilled into the weights
     negative = (request.negative_style_prompt.strip() or None) if guidance > 1.0 else None
-    return Sampling(steps=steps, guidance=guidance, shift=variant.shift, negative=negative)
+    return Sampling(steps=steps, guidance=guidance, shift=variant.shift, negative=negative), notes
+
+
+def _adapter(request: GenerationRequest) -> tuple[str, float]:
+    scale = float(request.lora_scale)
+    if not math.isfinite(scale) or not 0.0 <= scale <= MAX_LORA_SCALE:
+        raise TaskInputError(f"`lora_scale` must be from 0 to {MAX_LORA_SCALE:g}, got {request.lora_scale!r}.")
+    return request.lora or "", scale
 
 
 def _check_metadata(request: GenerationRequest) -> None:
@@ -182,8 +243,14 @@ def _check_metadata(request: GenerationRequest) -> None:
 
 def plan_job(request: GenerationRequest, variant: VariantDefaults, geometry: Geometry) -> Job:
     """Check ``request`` and resolve every default; raises ``TaskInputError`` on bad input."""
-    sampling = _sampling(request, variant)
+    sampling, notes = _sampling(request, variant)
     _check_metadata(request)
+    lora, lora_scale = _adapter(request)
+    job = _plan_task(request, variant, geometry, sampling)
+    return replace(job, lora=lora, lora_scale=lora_scale, notes=notes + job.notes)
+
+
+def _plan_task(request: GenerationRequest, variant: VariantDefaults, geometry: Geometry, sampling: Sampling) -> Job:
     condition = text_condition(request.style_prompt, request.lyrics, request)
     hop = geometry.hop_length
     task = request.task_type
@@ -204,6 +271,9 @@ def plan_job(request: GenerationRequest, variant: VariantDefaults, geometry: Geo
         samples = audio.shape[1] if request.duration is None else _duration(request.duration, "duration")
         frames = geometry.frames_for(samples)
         source = fit_length(audio, samples)
+        strength = _fraction(request.audio_cover_strength, "audio_cover_strength")
+        noise_strength = _fraction(request.cover_noise_strength, "cover_noise_strength")
+        start = nearest_step(sampling.steps, sampling.shift, 1.0 - noise_strength) if noise_strength > 0 else 0
         return Job(
             request=request,
             sampling=sampling,
@@ -212,31 +282,100 @@ def plan_job(request: GenerationRequest, variant: VariantDefaults, geometry: Geo
             condition=condition,
             metas_seconds=samples / SAMPLE_RATE,
             source=pad_to(source, frames * hop),
-            cover_strength=_fraction(request.audio_cover_strength, "audio_cover_strength"),
+            cover_strength=strength,
+            start_step=start,
+            cover_steps=int((sampling.steps - start) * strength),
         )
     if task is TaskType.EDIT:
-        audio = prepare_input_audio(request.audio, "audio")
-        n_min = _fraction(request.edit_n_min, "edit_n_min")
-        n_max = _fraction(request.edit_n_max, "edit_n_max")
-        if n_min >= n_max:
-            raise TaskInputError(f"`edit_n_min` ({n_min}) must be smaller than `edit_n_max` ({n_max}).")
-        frames = geometry.frames_for(audio.shape[1])
-        return Job(
-            request=request,
-            sampling=sampling,
-            frames=frames,
-            out_samples=audio.shape[1],
-            condition=condition,
-            metas_seconds=audio.shape[1] / SAMPLE_RATE,
-            source=pad_to(audio, frames * hop),
-            edit_target=text_condition(request.edit_style_prompt, request.edit_lyrics, request),
-            edit_window=(_step_index(sampling.steps, n_min), _step_index(sampling.steps, n_max)),
-            edit_fractions=(n_min, n_max),
-            input_samples=audio.shape[1],
-        )
+        return _plan_edit(request, variant, geometry, sampling, condition)
     if task is TaskType.EXTEND:
         return _plan_extend(request, sampling, condition, geometry)
     assert_never(task)
+
+
+def _plan_edit(
+    request: GenerationRequest,
+    variant: VariantDefaults,
+    geometry: Geometry,
+    sampling: Sampling,
+    condition: TextCondition,
+) -> Job:
+    audio = prepare_input_audio(request.audio, "audio")
+    hop = geometry.hop_length
+    frames = geometry.frames_for(audio.shape[1])
+    target = text_condition(request.edit_style_prompt, request.edit_lyrics, request)
+    common: dict[str, Any] = {
+        "request": request,
+        "sampling": sampling,
+        "frames": frames,
+        "out_samples": audio.shape[1],
+        "metas_seconds": audio.shape[1] / SAMPLE_RATE,
+        "source": pad_to(audio, frames * hop),
+        "input_samples": audio.shape[1],
+    }
+    if request.repaint_start is not None or request.repaint_end is not None:
+        span = repaint_span(request, audio.shape[1], hop)
+        return Job(
+            condition=target,
+            edit_mode=EditMode.REPAINT,
+            repaint_samples=span,
+            repaint_frames=(span[0] // hop, -(-span[1] // hop)),
+            **common,
+        )
+    n_min = _fraction(request.edit_n_min, "edit_n_min")
+    n_max = _fraction(request.edit_n_max, "edit_n_max")
+    if n_min >= n_max:
+        raise TaskInputError(f"`edit_n_min` ({n_min}) must be smaller than `edit_n_max` ({n_max}).")
+    window = (_step_index(sampling.steps, n_min), _step_index(sampling.steps, n_max))
+    if not variant.uses_cfg:
+        # Upstream offers FlowEdit on base and sft only; turbo's faithful path is a cover.
+        return Job(
+            condition=target,
+            edit_mode=EditMode.COVER,
+            edit_fractions=(n_min, n_max),
+            start_step=window[0],
+            cover_steps=sampling.steps - window[0],
+            notes=(
+                f"edit on the {variant.name} checkpoint runs as a cover (ACE-Step 1.5 offers FlowEdit on base "
+                f"and sft only): the input audio noised to step {window[0]} of {sampling.steps} "
+                f"(`edit_n_min` {n_min:g}) is regenerated under `edit_style_prompt` and `edit_lyrics`; "
+                "`edit_n_max` and `edit_n_avg` do not apply.",
+            ),
+            **common,
+        )
+    n_avg = request.edit_n_avg
+    if isinstance(n_avg, bool) or not isinstance(n_avg, int) or not 1 <= n_avg <= MAX_EDIT_N_AVG:
+        raise TaskInputError(f"`edit_n_avg` must be an integer from 1 to {MAX_EDIT_N_AVG}, got {n_avg!r}.")
+    return Job(
+        condition=condition,
+        edit_mode=EditMode.FLOWEDIT,
+        edit_target=target,
+        edit_window=window,
+        edit_fractions=(n_min, n_max),
+        edit_n_avg=n_avg,
+        **common,
+    )
+
+
+def repaint_span(request: GenerationRequest, samples: int, hop: int) -> tuple[int, int]:
+    """The repaint span in samples, checked: within the audio and at least one latent frame long."""
+    for field in ("repaint_start", "repaint_end"):
+        value = getattr(request, field)
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise TaskInputError(f"`{field}` must be 0 or more seconds, got {value!r}.")
+    start = 0 if request.repaint_start is None else seconds_to_samples(request.repaint_start)
+    end = samples if request.repaint_end is None else seconds_to_samples(request.repaint_end)
+    if end > samples:
+        raise TaskInputError(
+            f"`repaint_end` ({request.repaint_end!r} s) must be within the input audio, which is "
+            f"{samples / SAMPLE_RATE:.3f} s long."
+        )
+    if end - start < hop:
+        raise TaskInputError(
+            f"The repaint span `repaint_start`..`repaint_end` ({start / SAMPLE_RATE:.3f} to {end / SAMPLE_RATE:.3f} s) "
+            f"must be at least one latent frame ({hop / SAMPLE_RATE:g} s) long."
+        )
+    return start, end
 
 
 def _step_index(steps: int, fraction: float) -> int:

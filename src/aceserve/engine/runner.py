@@ -25,8 +25,27 @@ from aceserve.engine.conditioning import (
     null_condition,
     stack,
 )
-from aceserve.engine.plan import Geometry, Job, TextCondition
-from aceserve.engine.sampler import Blend, Denoiser, Guidance, Keep, StepCallback, flow_edit, sample, sigma_schedule
+from aceserve.engine.plan import (
+    REPAINT_CROSSFADE_FRAMES,
+    REPAINT_INJECTION_RATIO,
+    EditMode,
+    Geometry,
+    Job,
+    TextCondition,
+)
+from aceserve.engine.repaint import blend_boundary, section_mask, splice_section
+from aceserve.engine.sampler import (
+    Conditions,
+    Denoiser,
+    Guidance,
+    Keep,
+    Phase,
+    StepCallback,
+    flow_edit,
+    renoise,
+    sample,
+    sigma_schedule,
+)
 from aceserve.engine.types import Audio
 
 PIPELINE_TASK = {
@@ -35,24 +54,29 @@ PIPELINE_TASK = {
     TaskType.EDIT: "text2music",  # FlowEdit runs the text2music velocity under two conditions
     TaskType.EXTEND: "repaint",
 }
+EDIT_PIPELINE_TASK = {EditMode.FLOWEDIT: "text2music", EditMode.COVER: "cover", EditMode.REPAINT: "repaint"}
+
+
+def pipeline_task(job: Job) -> str:
+    """The ACE-Step task (and so the DiT instruction) a job runs."""
+    return EDIT_PIPELINE_TASK[job.edit_mode] if job.task is TaskType.EDIT else PIPELINE_TASK[job.task]
 
 
 @dataclass
 class _Item:
     generator: torch.Generator
-    context: torch.Tensor  # (1, T, 2D) model dtype
-    cond: torch.Tensor  # (1, L, H)
-    uncond: torch.Tensor | None = None
+    phases: list[Phase]
     noise: torch.Tensor | None = None  # (1, T, D) float32
     source: torch.Tensor | None = None  # (1, T, D) float32, the source latents in place
-    keep: torch.Tensor | None = None  # (1, T, 1) bool
-    blend: torch.Tensor | None = None  # text2music condition for cover blending
+    keep: torch.Tensor | None = None  # (1, T, 1) bool: frames that follow the source's noising path
     target: torch.Tensor | None = None  # FlowEdit target condition
 
 
 def steps_to_run(job: Job) -> int:
-    """Denoising steps the job's batch runs (FlowEdit skips the first ``n_min``)."""
-    return job.steps - job.edit_window[0] if job.task is TaskType.EDIT else job.steps
+    """Denoising steps the job's batch runs (FlowEdit skips the first ``n_min``; a noised start skips more)."""
+    if job.task is TaskType.EDIT and job.edit_mode == EditMode.FLOWEDIT:
+        return job.steps - job.edit_window[0]
+    return job.steps - job.start_step
 
 
 class PipelineRunner:
@@ -76,91 +100,121 @@ class PipelineRunner:
         first = jobs[0]
         den = Denoiser(self.pipe, self.masks, self.device)
         sigmas = sigma_schedule(first.steps, first.sampling.shift).to(self.device)
-        context = torch.cat([it.context for it in items])
-        cond = stack([it.cond for it in items])
-        guidance = Guidance()
-        if first.sampling.guidance > 1.0:
-            guidance = Guidance(stack([it.uncond for it in items if it.uncond is not None]), first.sampling.guidance)
-        if first.task is TaskType.EDIT:
-            source = torch.cat([it.source for it in items if it.source is not None])
-            target = stack([it.target for it in items if it.target is not None])
-
-            def fresh_noise() -> torch.Tensor:
-                return torch.cat([self._noise(it.generator, source.shape[1]) for it in items])
-
-            return flow_edit(
-                den,
-                source,
-                context,
-                cond,
-                target,
-                sigmas=sigmas,
-                window=first.edit_window,
-                guidance=guidance,
-                fresh_noise=fresh_noise,
-                callback=callback,
-            )
+        if first.task is TaskType.EDIT and first.edit_mode == EditMode.FLOWEDIT:
+            return self._flow_edit(den, jobs, items, sigmas, callback)
         noise = torch.cat([it.noise for it in items if it.noise is not None])
-        blend = None
-        if first.task is TaskType.AUDIO2AUDIO and first.cover_strength < 1.0:
-            strength = torch.tensor([job.cover_strength for job in jobs], device=self.device).view(-1, 1, 1)
-            blend = Blend(stack([it.blend for it in items if it.blend is not None]), strength)
+        x = noise
+        if first.start_step > 0:  # start from the source noised to the first step's level (upstream's renoise)
+            sources = torch.cat([it.source for it in items if it.source is not None])
+            x = renoise(sources, sigmas[first.start_step], noise)
         keep = None
-        if first.task is TaskType.EXTEND:
+        if first.task is TaskType.EXTEND or first.edit_mode == EditMode.REPAINT:
+            until = first.steps if first.task is TaskType.EXTEND else round(REPAINT_INJECTION_RATIO * first.steps)
             keep = Keep(
                 mask=torch.cat([it.keep for it in items if it.keep is not None]),
                 source=torch.cat([it.source for it in items if it.source is not None]),
                 noise=noise,
+                until=until,
             )
-        return sample(
-            den, noise, context, cond, sigmas=sigmas, guidance=guidance, blend=blend, keep=keep, callback=callback
+        conditions = Conditions([it.phases for it in items], first.sampling.guidance)
+        latents = sample(den, x, conditions, sigmas=sigmas, start=first.start_step, keep=keep, callback=callback)
+        if latents is not None and keep is not None and first.task is TaskType.EDIT:
+            latents = blend_boundary(latents, keep.source, keep.mask, REPAINT_CROSSFADE_FRAMES)
+        return latents
+
+    def _flow_edit(
+        self,
+        den: Denoiser,
+        jobs: list[Job],
+        items: list[_Item],
+        sigmas: torch.Tensor,
+        callback: StepCallback | None,
+    ) -> torch.Tensor | None:
+        first = jobs[0]
+        phases = [it.phases[0] for it in items]
+        source = torch.cat([it.source for it in items if it.source is not None])
+        guidance = Guidance()
+        if first.sampling.guidance > 1.0:
+            guidance = Guidance(stack([p.uncond for p in phases if p.uncond is not None]), first.sampling.guidance)
+
+        def fresh_noise() -> torch.Tensor:
+            return torch.cat([self._noise(it.generator, source.shape[1]) for it in items])
+
+        return flow_edit(
+            den,
+            source,
+            torch.cat([p.context for p in phases]),
+            stack([p.cond for p in phases]),
+            stack([it.target for it in items if it.target is not None]),
+            sigmas=sigmas,
+            window=first.edit_window,
+            guidance=guidance,
+            fresh_noise=fresh_noise,
+            n_avg=first.edit_n_avg,
+            callback=callback,
         )
 
     def prepare(self, job: Job) -> _Item:
         """Everything one job needs, built from that job alone."""
         generator = torch.Generator(device="cpu").manual_seed(int(job.request.seed))
         task = job.task
-        instruction = instruction_for(PIPELINE_TASK[task])
         silence = self._silence(job.frames)
         ones = torch.ones_like(silence)
-        item = _Item(
-            generator=generator,
-            context=torch.cat([silence, ones], -1),
-            cond=self._encode(job.condition, instruction, job),
-        )
+        text_context = torch.cat([silence, ones], -1)
+        steps = job.steps
         if task is TaskType.TXT2AUDIO:
-            item.noise = self._noise(generator, job.frames)
-        elif task is TaskType.AUDIO2AUDIO:
-            latents = self._encode_audio(job, generator)
-            item.context = torch.cat([self._semantic(latents, job.frames), ones], -1)
-            item.noise = self._noise(generator, job.frames)
-            if job.cover_strength < 1.0:
-                item.blend = self._encode(job.condition, instruction_for("text2music"), job)
-        elif task is TaskType.EDIT:
-            item.source = self._encode_audio(job, generator)[:, : job.frames]
+            phases = [self._phase(job, "text2music", job.condition, text_context, steps)]
+            return _Item(generator, phases, noise=self._noise(generator, job.frames))
+        if task is TaskType.AUDIO2AUDIO or (task is TaskType.EDIT and job.edit_mode == EditMode.COVER):
+            latents = self._encode_audio(job, generator)[:, : job.frames]
+            cover_context = torch.cat([self._semantic(latents, job.frames), ones], -1)
+            switch = job.start_step + job.cover_steps
+            phases = [self._phase(job, "cover", job.condition, cover_context, switch)]
+            if switch < steps:  # the rest runs as text2music from silence, as upstream switches
+                phases.append(self._phase(job, "text2music", job.condition, text_context, steps))
+            return _Item(generator, phases, noise=self._noise(generator, job.frames), source=latents)
+        if task is TaskType.EDIT and job.edit_mode == EditMode.FLOWEDIT:
+            latents = self._encode_audio(job, generator)[:, : job.frames]
             assert job.edit_target is not None
-            item.target = self._encode(job.edit_target, instruction, job)
-        elif task is TaskType.EXTEND:
+            phases = [self._phase(job, "text2music", job.condition, text_context, steps)]
+            target = self._encode(job.edit_target, instruction_for("text2music"), job)
+            return _Item(generator, phases, source=latents, target=target)
+        if task is TaskType.EDIT:  # repaint one section
+            latents = self._encode_audio(job, generator)[:, : job.frames]
+            generate = section_mask(job.frames, job.repaint_frames, self.device)
+            context = torch.cat(
+                [torch.where(generate, silence, latents.to(self.dtype)), generate.expand_as(silence).to(self.dtype)],
+                -1,
+            )
+            phases = [self._phase(job, "repaint", job.condition, context, steps)]
+            noise = self._noise(generator, job.frames)
+            return _Item(generator, phases, noise=noise, source=latents, keep=~generate)
+        if task is TaskType.EXTEND:
             latents = self._encode_audio(job, generator)
             start = job.left_frames
             placed = silence.float().clone()
             placed[:, start : start + latents.shape[1]] = latents
             keep = torch.zeros((1, job.frames, 1), dtype=torch.bool, device=self.device)
             keep[:, start : start + job.source_frames] = True
-            item.context = torch.cat(
+            context = torch.cat(
                 [torch.where(keep, placed.to(self.dtype), silence), (~keep).expand_as(silence).to(self.dtype)], -1
             )
-            item.source, item.keep = placed, keep
-            item.noise = self._noise(generator, job.frames)
-        else:
-            assert_never(task)
+            phases = [self._phase(job, "repaint", job.condition, context, steps)]
+            return _Item(generator, phases, noise=self._noise(generator, job.frames), source=placed, keep=keep)
+        assert_never(task)
+
+    def _phase(self, job: Job, pipeline: str, condition: TextCondition, context: torch.Tensor, until: int) -> Phase:
+        """The condition (and its unconditional twin under CFG) for one ACE-Step task instruction."""
+        instruction = instruction_for(pipeline)
+        cond = self._encode(condition, instruction, job)
+        uncond = None
         if job.sampling.guidance > 1.0:
             negative = job.sampling.negative
             if negative is None:
-                item.uncond = null_condition(self.pipe, item.cond)
+                uncond = null_condition(self.pipe, cond)
             else:
-                item.uncond = self._encode(dataclasses.replace(job.condition, caption=negative), instruction, job)
-        return item
+                uncond = self._encode(dataclasses.replace(condition, caption=negative), instruction, job)
+        return Phase(until=until, cond=cond, context=context, uncond=uncond)
 
     def decode(self, latents: torch.Tensor) -> Audio:
         """VAE-decode one item's latents ``(1, T, D)`` to float32 ``(2, T * hop)``."""
@@ -170,6 +224,9 @@ class PipelineRunner:
 
     def finish(self, job: Job, decoded: Audio) -> Audio:
         """Cut the decoded audio to the job's output: trimmed and normalized, or spliced (extend)."""
+        if job.task is TaskType.EDIT and job.edit_mode == EditMode.REPAINT:
+            assert job.source is not None
+            return splice_section(decoded, job.source[:, : job.input_samples], job.repaint_samples)
         if job.task is TaskType.EXTEND:
             assert job.source is not None
             return splice_extension(

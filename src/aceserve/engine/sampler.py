@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from diffusers.guiders.adaptive_projected_guidance import MomentumBuffer, normalized_guidance
 
-from aceserve.engine.conditioning import Cond, CrossAttentionMask, align, concat
+from aceserve.engine.conditioning import Cond, CrossAttentionMask, align, concat, stack
 
 StepCallback = Callable[[Any, int, float, dict[str, torch.Tensor]], object]
 APG_MOMENTUM = -0.75
@@ -51,20 +51,49 @@ class Guidance:
 
 
 @dataclass(frozen=True)
-class Blend:
-    """Cover with ``audio_cover_strength < 1``: mix in the text2music velocity, per item."""
+class Phase:
+    """One item's conditions for the steps before ``until`` (absolute step index)."""
 
-    cond: Cond
-    strength: torch.Tensor  # (B, 1, 1) float32
+    until: int
+    cond: torch.Tensor  # (1, L, H)
+    context: torch.Tensor  # (1, T, 2D)
+    uncond: torch.Tensor | None = None  # (1, L', H) when the batch runs CFG
+
+
+class Conditions:
+    """Every item's phases: what the DiT is conditioned on at each step.
+
+    Cover with ``audio_cover_strength < 1`` has two phases (the cover condition and context, then
+    text2music from silence, switched after ``int(N * s)`` steps as ACE-Step 1.5 does); every other
+    task one. Items switch on their own step, so a batch never changes what an item sees.
+    """
+
+    def __init__(self, phases: list[list[Phase]], scale: float) -> None:
+        self._phases = phases
+        self._scale = scale
+        self._key: tuple[int, ...] | None = None
+        self._current: tuple[Cond, Guidance, torch.Tensor] | None = None
+
+    def at(self, step: int) -> tuple[Cond, Guidance, torch.Tensor]:
+        chosen = [next((p for p in item if step < p.until), item[-1]) for item in self._phases]
+        key = tuple(id(p) for p in chosen)
+        if key != self._key or self._current is None:
+            cond = stack([p.cond for p in chosen])
+            guidance = Guidance()
+            if self._scale > 1.0:
+                guidance = Guidance(stack([p.uncond for p in chosen if p.uncond is not None]), self._scale)
+            self._key, self._current = key, (cond, guidance, torch.cat([p.context for p in chosen]))
+        return self._current
 
 
 @dataclass(frozen=True)
 class Keep:
-    """Frames (True in ``mask``, ``(B, T, 1)``) that follow the source's noising path."""
+    """Frames (True in ``mask``, ``(B, T, 1)``) that follow the source's noising path for steps ``< until``."""
 
     mask: torch.Tensor
     source: torch.Tensor  # (B, T, D) float32
     noise: torch.Tensor  # (B, T, D) float32
+    until: int
 
 
 class Denoiser:
@@ -125,32 +154,33 @@ class Denoiser:
         return bool(getattr(self.pipe, "_interrupt", False))
 
 
+def renoise(source: torch.Tensor, level: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """The source latents at noise level ``level``: ``level * noise + (1 - level) * source``."""
+    return level * noise + (1 - level) * source
+
+
 def sample(
     den: Denoiser,
-    noise: torch.Tensor,
-    context: torch.Tensor,
-    cond: Cond,
+    x: torch.Tensor,
+    conditions: Conditions,
     *,
     sigmas: torch.Tensor,
-    guidance: Guidance,
-    blend: Blend | None = None,
+    start: int = 0,
     keep: Keep | None = None,
     callback: StepCallback | None = None,
 ) -> torch.Tensor | None:
-    """Euler sampling from ``noise`` (float32 ``(B, T, D)``); None when interrupted."""
+    """Euler sampling from ``x`` (float32 ``(B, T, D)``) at noise level ``sigmas[start]``; None when interrupted."""
     den.pipe._interrupt = False
-    momentum = den.momentum(guidance)
-    x = noise
-    for i in range(len(sigmas) - 1):
+    momentum: MomentumBuffer | None = None
+    for i in range(start, len(sigmas) - 1):
         t = float(sigmas[i])
+        cond, guidance, context = conditions.at(i)
+        if momentum is None:
+            momentum = den.momentum(guidance)
         v = den.guided(x, t, cond, context, guidance, momentum)
-        if blend is not None:
-            v_text = den.velocity(x, t, blend.cond, context)
-            v = blend.strength * v + (1.0 - blend.strength) * v_text
         x = x + (sigmas[i + 1] - sigmas[i]) * v
-        if keep is not None:
-            t_next = sigmas[i + 1]
-            x = torch.where(keep.mask, (1 - t_next) * keep.source + t_next * keep.noise, x)
+        if keep is not None and i < keep.until:
+            x = torch.where(keep.mask, renoise(keep.source, sigmas[i + 1], keep.noise), x)
         if den.end_step(callback, i, t, x):
             return None
     return x
@@ -167,9 +197,14 @@ def flow_edit(
     window: tuple[int, int],
     guidance: Guidance,
     fresh_noise: Callable[[], torch.Tensor],
+    n_avg: int = 1,
     callback: StepCallback | None = None,
 ) -> torch.Tensor | None:
-    """FlowEdit from ``source`` latents over steps ``window = (n_min, n_max)``; None when interrupted."""
+    """FlowEdit from ``source`` latents over steps ``window = (n_min, n_max)``; None when interrupted.
+
+    With ``n_avg > 1`` each edit step averages the velocity difference over ``n_avg`` fresh noise draws;
+    every draw starts from the same APG momentum, which then advances once, by the average.
+    """
     den.pipe._interrupt = False
     source_cond, target_cond = align(source_cond, target_cond)  # same shapes: identical rows stay identical
     n_min, n_max = window
@@ -180,9 +215,19 @@ def flow_edit(
         t = float(sigmas[i])
         dt = sigmas[i + 1] - sigmas[i]
         if i < n_max:
-            noised = (1 - sigmas[i]) * source + sigmas[i] * fresh_noise()
-            v_src = den.guided(noised, t, source_cond, context, guidance, src_momentum)
-            v_tar = den.guided(noised + (z - source), t, target_cond, context, guidance, tar_momentum)
+            v_src, v_tar = _averaged_velocities(
+                den,
+                source,
+                z,
+                t,
+                sigmas[i],
+                (source_cond, target_cond),
+                context,
+                guidance,
+                (src_momentum, tar_momentum),
+                fresh_noise,
+                n_avg,
+            )
             z = z + dt * (v_tar - v_src)
         else:
             if x is None:
@@ -191,3 +236,39 @@ def flow_edit(
         if den.end_step(callback, i, t, z if x is None else x):
             return None
     return z if x is None else x
+
+
+def _averaged_velocities(
+    den: Denoiser,
+    source: torch.Tensor,
+    z: torch.Tensor,
+    t: float,
+    level: torch.Tensor,
+    conds: tuple[Cond, Cond],
+    context: torch.Tensor,
+    guidance: Guidance,
+    momenta: tuple[MomentumBuffer | None, MomentumBuffer | None],
+    fresh_noise: Callable[[], torch.Tensor],
+    n_avg: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source and target velocities of one FlowEdit step, each the mean of ``n_avg`` noise draws."""
+    before: list[Any] = [m.running_average if m is not None else None for m in momenta]
+    sums: list[torch.Tensor | None] = [None, None]
+    after: list[list[Any]] = [[], []]
+    for _ in range(n_avg):
+        noised = (1 - level) * source + level * fresh_noise()
+        for k, (x, cond) in enumerate(((noised, conds[0]), (noised + (z - source), conds[1]))):
+            momentum = momenta[k]
+            if momentum is not None:
+                momentum.running_average = before[k]
+            v = den.guided(x, t, cond, context, guidance, momentum)
+            total = sums[k]
+            sums[k] = v if total is None else total + v
+            if momentum is not None:
+                after[k].append(momentum.running_average)
+    for k, momentum in enumerate(momenta):
+        if momentum is not None:  # advance once, by the mean update of the draws
+            momentum.running_average = sum(after[k][1:], after[k][0]) / n_avg if n_avg > 1 else after[k][0]
+    v_src, v_tar = sums
+    assert v_src is not None and v_tar is not None
+    return (v_src / n_avg, v_tar / n_avg) if n_avg > 1 else (v_src, v_tar)

@@ -12,7 +12,15 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from aceserve.domain.inputs_models import DEFAULT_COVER_STRENGTH, DEFAULT_EDIT_N_MAX, DEFAULT_EDIT_N_MIN, DEFAULT_LYRICS
+from aceserve.domain.inputs_models import (
+    DEFAULT_COVER_NOISE_STRENGTH,
+    DEFAULT_COVER_STRENGTH,
+    DEFAULT_EDIT_N_AVG,
+    DEFAULT_EDIT_N_MAX,
+    DEFAULT_EDIT_N_MIN,
+    DEFAULT_LORA_SCALE,
+    DEFAULT_LYRICS,
+)
 from aceserve.domain.limits import CHANNELS, MAX_OUTPUT_SECONDS, SAMPLE_RATE
 from aceserve.domain.states import TaskType
 
@@ -52,6 +60,12 @@ class GenerationRequest:
     audio_cover_strength: float = DEFAULT_COVER_STRENGTH
     edit_n_min: float = DEFAULT_EDIT_N_MIN
     edit_n_max: float = DEFAULT_EDIT_N_MAX
+    cover_noise_strength: float = DEFAULT_COVER_NOISE_STRENGTH
+    edit_n_avg: int = DEFAULT_EDIT_N_AVG
+    repaint_start: float | None = None  # edit: section repaint when either bound is given
+    repaint_end: float | None = None
+    lora: str = ""  # adapter name ("" : none)
+    lora_scale: float = DEFAULT_LORA_SCALE
     # Musical metadata (None: the planner's, else "N/A" / "unknown" as ACE-Step 1.5 writes them)
     bpm: int | None = None
     key_scale: str | None = None
@@ -83,6 +97,7 @@ class EngineInfo:
     default_steps: int
     default_guidance: float
     max_batch_size: int
+    adapters: tuple[str, ...] = ()  # names of the LoRA/LoKr adapters loaded at start
 
 
 class Engine(Protocol):

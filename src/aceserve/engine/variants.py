@@ -5,15 +5,18 @@ describe themselves: ``is_turbo`` (bool) and ``model_version`` (string, e.g. ``"
 config says neither turbo nor a version, the model id or directory name breaks the tie
 (``acestep-v15-sft``), and a checkpoint with no hint at all is treated as ``base``.
 
-| variant | steps | guidance | shift | CFG                                                        |
-|---------|-------|----------|-------|------------------------------------------------------------|
-| turbo   | 8     | 1.0      | 3.0   | off: guidance is distilled into the weights; a requested    |
-|         |       |          |       | `guidance_scale` and `negative_style_prompt` are ignored    |
-| base    | 50    | 7.0      | 3.0   | on (APG, as the diffusers pipeline runs it)                 |
-| sft     | 50    | 7.0      | 3.0   | on                                                          |
+| variant | steps           | guidance | shift | CFG                                                   |
+|---------|-----------------|----------|-------|-------------------------------------------------------|
+| turbo   | 8, always       | 1.0      | 3.0   | off: guidance is distilled into the weights; a        |
+|         |                 |          |       | requested `guidance_scale`, `negative_style_prompt`   |
+|         |                 |          |       | and `infer_steps` are ignored (the last one with a    |
+|         |                 |          |       | line in the task's `logs`)                            |
+| base    | 32 (1-200)      | 7.0      | 3.0   | on (APG, momentum -0.75, norm threshold 2.5)          |
+| sft     | 32 (1-200)      | 7.0      | 3.0   | on                                                    |
 
-The step counts follow the ACE-Step 1.5 model card (turbo 8, base/sft 50); guidance 7.0 and shift
-3.0 are ACE-Step's own inference defaults.
+These are ACE-Step 1.5's own defaults: turbo runs its distilled 8-step table (the shift-3 schedule
+``1, 0.955, 0.9, 0.833, 0.75, 0.643, 0.5, 0.3 -> 0``) whatever the request says, as upstream's turbo
+model does; base and sft default to 32 steps with guidance 7 and shift 3, as upstream's UI and API do.
 """
 
 from __future__ import annotations
@@ -32,11 +35,12 @@ class VariantDefaults:
     guidance: float
     shift: float
     uses_cfg: bool
+    fixed_steps: bool = False  # True: the step count is part of the weights (turbo); requests cannot change it
 
 
-TURBO = VariantDefaults(name="turbo", steps=8, guidance=1.0, shift=3.0, uses_cfg=False)
-BASE = VariantDefaults(name="base", steps=50, guidance=7.0, shift=3.0, uses_cfg=True)
-SFT = VariantDefaults(name="sft", steps=50, guidance=7.0, shift=3.0, uses_cfg=True)
+TURBO = VariantDefaults(name="turbo", steps=8, guidance=1.0, shift=3.0, uses_cfg=False, fixed_steps=True)
+BASE = VariantDefaults(name="base", steps=32, guidance=7.0, shift=3.0, uses_cfg=True)
+SFT = VariantDefaults(name="sft", steps=32, guidance=7.0, shift=3.0, uses_cfg=True)
 
 VARIANTS: dict[str, VariantDefaults] = {v.name: v for v in (TURBO, BASE, SFT)}
 

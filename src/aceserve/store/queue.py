@@ -201,8 +201,7 @@ def complete(
         task.status = TaskStatus.COMPLETED
         task.output = output
         task.meta_extra = {**(task.meta_extra or {}), **meta}
-        if logs:
-            task.logs = {**(task.logs or {}), "lines": [*(task.logs or {}).get("lines", []), *logs]}
+        tasks.append_logs(task, logs)
         task.frozen_units = 0
         task.consumed_units = consumed
         task.progress = 1.0

@@ -1,11 +1,12 @@
 """The create step of a task, beside the store: what ``POST /api/v1/task`` does once it has parsed
 the request (the route only parses and renders).
 
-1. An ``Idempotency-Key`` seen before returns the earlier task.
+1. An ``Idempotency-Key`` seen before returns the earlier task. ``input.lora`` must name an adapter
+   of the ``--lora`` list (``domain.adapters``).
 2. The input audio's length is found where it can be known now: inline audio and uploads are
    probed, this server's own files carry their length; a URL stays unknown until the worker.
    Bytes that are not audio are a 400 naming the field. audio2audio without ``duration`` echoes
-   the input's length as its duration.
+   the input's length as its duration; a section repaint must lie within the input.
 3. The cost is estimated (``domain.billing``) and frozen in the same transaction that inserts the
    task, its files and its webhook event (``store.tasks.create_task``); a 402 says what was
    estimated and why.
@@ -19,9 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 from aceserve.domain import billing
+from aceserve.domain.adapters import check_adapter
 from aceserve.domain.errors import InvalidInput
 from aceserve.domain.inputs import CreateTaskCommand, batch_hint
-from aceserve.domain.inputs_models import Audio2AudioInput, TaskInput
+from aceserve.domain.inputs_models import Audio2AudioInput, EditInput, TaskInput
 from aceserve.media import sniff_audio_type
 from aceserve.settings import Settings
 from aceserve.storage import FileMissing, FileStorage
@@ -52,7 +54,10 @@ class TaskSubmitter:
                 earlier = tasks.find_by_idempotency_key(session, account_id, idempotency_key)
                 if earlier is not None:
                     return render_task(earlier)
+        check_adapter(command.input, self.settings.adapter_names)
         task_input, input_seconds = self._with_input_length(command)
+        if isinstance(task_input, EditInput) and input_seconds is not None:
+            task_input.check_repaint_span(input_seconds)
         stored = self._store_inline_audio(account_id, command, input_seconds)
         try:
             task_input = task_input.model_copy(update={name: file_path(record) for name, record in stored.items()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from aceserve.store.clock import new_uuid, utcnow
 from aceserve.store.fairness import fair_position
 from aceserve.store.models import Account, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
+from aceserve.store.render import render_task
 from aceserve.store.wakeup import notify_pending
 
 CANCELLED_CODE = 499
@@ -113,6 +115,14 @@ def create_task(
     return Created(task, created=True)
 
 
+def append_logs(task: Task, lines: Iterable[str]) -> None:
+    """Add lines to the task's ``logs`` (kept in order, each once)."""
+    current = list((task.logs or {}).get("lines", []))
+    added = [line for line in lines if line not in current]
+    if added:
+        task.logs = {**(task.logs or {}), "lines": current + added}
+
+
 def queue_position(session: Session, task: Task) -> int | None:
     """1 for the pending task a worker claims next, in the claim's fair order (``store.fairness``);
     None unless pending."""
@@ -131,6 +141,16 @@ def count_waiting(session: Session, account_id: str) -> int:
         )
         or 0
     )
+
+
+def render_task_now(session: Session, task: Task) -> dict[str, Any]:
+    """The task object as a client reads it now: ``render.render_task`` plus, while pending,
+    ``meta.queue_position``."""
+    data = render_task(task)
+    position = queue_position(session, task)
+    if position is not None:
+        data["meta"]["queue_position"] = position
+    return data
 
 
 def find_by_idempotency_key(session: Session, account_id: str, key: str) -> Task | None:

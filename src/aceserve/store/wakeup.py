@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -64,18 +65,31 @@ class Wakeup:
         self._stop.set()
 
     def _listen(self, url: str) -> None:
-        import psycopg
-        from sqlalchemy.engine import make_url
+        relay_notifications(url, CHANNEL, lambda _payload: self.notify(), self._stop, on_connect=self.notify)
 
-        conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(conninfo, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    self.notify()  # anything inserted while we were (re)connecting
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0):
-                            self.notify()
-            except Exception as exc:  # reconnect after a dropped connection
-                log.warning("LISTEN connection lost (%s); reconnecting", exc)
-                self._stop.wait(1.0)
+
+def relay_notifications(
+    url: str,
+    channel: str,
+    on_notify: Callable[[str], None],
+    stop: threading.Event,
+    *,
+    on_connect: Callable[[], None],
+) -> None:
+    """LISTEN on ``channel`` until ``stop`` is set, calling ``on_notify`` with each payload; reconnect after a
+    dropped connection, calling ``on_connect`` each time (for what was sent while nobody listened)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    while not stop.is_set():
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                conn.execute(f"LISTEN {channel}")
+                on_connect()
+                while not stop.is_set():
+                    for notice in conn.notifies(timeout=1.0):
+                        on_notify(notice.payload)
+        except Exception as exc:  # reconnect after a dropped connection
+            log.warning("LISTEN %s connection lost (%s); reconnecting", channel, exc)
+            stop.wait(1.0)

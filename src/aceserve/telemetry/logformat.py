@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Literal
 
-from aceserve.telemetry.tasklog import TASK_FIELDS
+from aceserve.telemetry.tasklog import SHORT_MESSAGE, TASK_FIELDS
 
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -22,7 +22,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": getattr(record, SHORT_MESSAGE, None) or record.getMessage(),
         }
         fields = getattr(record, TASK_FIELDS, None)
         if isinstance(fields, dict):

@@ -26,6 +26,7 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, start_http_server
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
+from aceserve.domain.states import TaskType
 from aceserve.telemetry.events import TaskEvent, Transition
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -59,6 +60,18 @@ credit_consumed = Counter("aceserve_credit_consumed_usd", "Credit consumed by co
 webhook_attempts = Counter(
     "aceserve_webhook_attempts", "Webhook delivery attempts by outcome (delivered, retry, stop).", ["outcome"]
 )
+
+
+def _zero_series() -> None:
+    """Every task type's series exists from the start (at 0), so rates and alerts need no special case."""
+    for task_type in TaskType:
+        for counter in (tasks_created, tasks_completed, tasks_failed, tasks_cancelled, audio_seconds, credit_consumed):
+            counter.labels(task_type.value)
+    for outcome in ("delivered", "retry", "stop"):
+        webhook_attempts.labels(outcome)
+
+
+_zero_series()
 
 
 def observe(event: TaskEvent) -> None:

@@ -25,6 +25,7 @@ from aceserve.worker.presence import Presence
 log = logging.getLogger("aceserve.worker")
 EngineFactory = Callable[[], Engine]
 REAP_EVERY_SECONDS = 5.0
+FORGET_EVERY_SECONDS = 60.0
 
 
 def worker_id(device: str) -> str:
@@ -53,6 +54,7 @@ class Worker:
         self.ready = threading.Event()
         self.failed: BaseException | None = None
         self._last_reap = 0.0
+        self._last_forget = 0.0
         self._describe = ""
         self.presence = Presence(db, self.id, device=device, model=settings.model, interval=settings.heartbeat_seconds)
 
@@ -137,4 +139,6 @@ class Worker:
         self._last_reap = now
         if queue.reap_expired(self.db, max_attempts=self.settings.max_attempts):
             self.wakeup.notify()
-        forget(self.db, older_than=self.settings.worker_forget_seconds)
+        if now - self._last_forget >= FORGET_EVERY_SECONDS:
+            self._last_forget = now
+            forget(self.db, older_than=self.settings.worker_forget_seconds)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from aceserve.api import schemas
-from aceserve.api.deps import AccountDep, ServicesDep
+from aceserve.api.deps import AccountDep, Services, ServicesDep
 from aceserve.api.envelope import success
 from aceserve.domain.billing import units_to_usd, usd_to_units
 from aceserve.domain.errors import InvalidInput
@@ -32,29 +32,32 @@ MAX_PAGE = 1_000_000  # keeps the OFFSET far inside SQL's 64-bit range
     responses=schemas.responses(schemas.AccountInfoResponse, 401, 429),
 )
 def account_info(account: AccountDep, services: ServicesDep) -> dict[str, Any]:
+    return success(account_view(services, account.id))
+
+
+def account_view(services: Services, account_id: str) -> dict[str, Any]:
+    """The account as ``/account/info`` shows it (REST and MCP)."""
     with services.db.read() as session:
-        fresh = accounts.get_account(session, account.id)
+        fresh = accounts.get_account(session, account_id)
         credits = accounts.credits(session, fresh)
     available = UNLIMITED_UNITS if credits.available is None else credits.available
-    return success(
-        {
-            "id": fresh.id,
-            "name": fresh.name,
-            "plan": fresh.plan,
-            "credit_pack_info": {
-                "used_credits": credits.used,
-                "available_credits": available,
-                "total_credits": credits.used + credits.frozen + available if credits.total is None else credits.total,
-            },
-            "equivalent_in_usd": units_to_usd(available),
-            "account_id": fresh.id,
-            "account_name": fresh.name,
-            "frozen_in_usd": units_to_usd(credits.frozen),
-            "unlimited_credit": credits.available is None,
-            "max_concurrent_task_count": fresh.max_concurrent,
-            "created_at": format_time(fresh.created_at),
-        }
-    )
+    return {
+        "id": fresh.id,
+        "name": fresh.name,
+        "plan": fresh.plan,
+        "credit_pack_info": {
+            "used_credits": credits.used,
+            "available_credits": available,
+            "total_credits": credits.used + credits.frozen + available if credits.total is None else credits.total,
+        },
+        "equivalent_in_usd": units_to_usd(available),
+        "account_id": fresh.id,
+        "account_name": fresh.name,
+        "frozen_in_usd": units_to_usd(credits.frozen),
+        "unlimited_credit": credits.available is None,
+        "max_concurrent_task_count": fresh.max_concurrent,
+        "created_at": format_time(fresh.created_at),
+    }
 
 
 @router.get(
@@ -114,10 +117,23 @@ def histories(
         raise InvalidInput("start_time", "must not be after `end_time`")
     if model and not is_model_name(model):
         return success({"data": [], "page": page, "size": page_size, "total": 0})
+    return success(history_page(services, account.id, page=page, page_size=page_size, start=start, end=end))
+
+
+def history_page(
+    services: Services,
+    account_id: str,
+    *,
+    page: int = 1,
+    page_size: int = 10,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict[str, Any]:
+    """One page of the account's tasks, newest first (REST and MCP)."""
     with services.db.read() as session:
-        found = task_store.list_history(session, account.id, page=page, page_size=page_size, start=start, end=end)
+        found = task_store.list_history(session, account_id, page=page, page_size=page_size, start=start, end=end)
         rows = [history_row(task, services.settings.public_url) for task in found.tasks]
-    return success({"data": rows, "page": page, "size": page_size, "total": found.total})
+    return {"data": rows, "page": page, "size": page_size, "total": found.total}
 
 
 def history_row(task: Task, public_url: str) -> dict[str, Any]:

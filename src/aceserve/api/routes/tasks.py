@@ -9,8 +9,9 @@ from starlette.concurrency import run_in_threadpool
 
 from aceserve.api import schemas
 from aceserve.api.body import read_json
-from aceserve.api.deps import AccountDep, ServicesDep
+from aceserve.api.deps import AccountDep, Services, ServicesDep
 from aceserve.api.envelope import success
+from aceserve.api.task_object import read_task
 from aceserve.domain.inputs import parse_create_request
 from aceserve.domain.inputs_body import CreateTaskBody
 from aceserve.store import tasks as task_store
@@ -54,10 +55,17 @@ async def create_task(
     request: Request, account: AccountDep, services: ServicesDep, idempotency_key: IdempotencyKey = None
 ) -> dict[str, Any]:
     body = await read_json(request)
+    return success(await submit_body(services, account.id, body, idempotency_key=idempotency_key))
+
+
+async def submit_body(
+    services: Services, account_id: str, body: Any, *, idempotency_key: str | None = None
+) -> dict[str, Any]:
+    """The create step for a parsed JSON body (REST and MCP): the new task, with absolute URLs."""
     command = parse_create_request(body, max_inline_audio_bytes=services.settings.max_input_audio_bytes)
     check_endpoint_at_create(command.webhook_endpoint, allow_private=services.settings.allow_private_webhooks)
-    task = await run_in_threadpool(services.submitter.submit, account.id, command, idempotency_key=idempotency_key)
-    return success(absolute_urls(task, services.settings.public_url))
+    task = await run_in_threadpool(services.submitter.submit, account_id, command, idempotency_key=idempotency_key)
+    return absolute_urls(task, services.settings.public_url)
 
 
 @router.get(
@@ -70,13 +78,13 @@ async def create_task(
     ),
 )
 def get_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
-    with services.db.read() as session:
-        task = task_store.get_task(session, account.id, task_id)
-        data = absolute_urls(render_task(task), services.settings.public_url)
-        position = task_store.queue_position(session, task)
-        if position is not None:
-            data["meta"]["queue_position"] = position
-        return success(data)
+    return success(task_view(services, account.id, task_id))
+
+
+def task_view(services: Services, account_id: str, task_id: str) -> dict[str, Any]:
+    """One of the account's tasks as ``GET /api/v1/task/{id}`` shows it (REST, MCP; the event stream sends
+    the same ``read_task``)."""
+    return read_task(services.db, account_id, task_id, services.settings.public_url).data
 
 
 @router.delete(
@@ -99,8 +107,13 @@ def get_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[s
     ),
 )
 def cancel_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
+    return success(cancel(services, account.id, task_id))
+
+
+def cancel(services: Services, account_id: str, task_id: str) -> dict[str, Any]:
+    """Cancel one of the account's tasks (REST and MCP); 400 when it already ended."""
     with services.db.write() as session:
-        task = task_store.cancel_task(session, account.id, task_id)
+        task = task_store.cancel_task(session, account_id, task_id)
         data = absolute_urls(render_task(task), services.settings.public_url)
     services.wakeup.notify()  # a cancelled task may free a slot for a staged one
-    return success(data)
+    return data
