@@ -12,6 +12,9 @@ MODEL  ?= tiny
 ARGS   ?=
 # Torch first, pinned, so pip never pulls a different (CUDA-sized) build for a dependency.
 TORCH  ?= torch==2.13.0
+# The browser tests (tests/browser) drive Debian's chromium through Playwright; installed when missing.
+CHROMIUM ?= /usr/bin/chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +40,12 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests (tests/browser)"
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+pytest: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -106,3 +106,10 @@ def test_domain_errors_are_one_clear_line(tmp_path: Path, database_url: str) -> 
 def test_make_tiny_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     run("model", "make-tiny", str(tmp_path / "tiny"))
     assert (tmp_path / "tiny" / "model_index.json").is_file()
+
+
+def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    for command in (["accounts", "list"], ["keys", "list"], ["db", "upgrade"]):
+        result = CliRunner().invoke(cli, [*command, "--database-url", "postgresql://nobody@127.0.0.1:1/none"])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "Cannot open the database postgresql://nobody@127.0.0.1:1/none" in result.output

@@ -22,15 +22,16 @@ def pages_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSe
 
 
 def references(html: str) -> list[str]:
-    return [first or second for first, second in REFERENCE.findall(html)]
+    """Every URL the page loads or links to, less links within the page (``#…``)."""
+    return [url for url in (first or second for first, second in REFERENCE.findall(html)) if not url.startswith("#")]
 
 
-@pytest.mark.parametrize("path", ["/docs", "/redoc"])
-def test_documentation_pages_reference_only_this_server(pages_server: RunningServer, path: str) -> None:
+@pytest.mark.parametrize("path", ["/", "/docs", "/redoc"])
+def test_pages_reference_only_this_server(pages_server: RunningServer, path: str) -> None:
     page = pages_server.anonymous().get(path)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     urls = references(page.text)
-    assert "/openapi.json" in urls and len(urls) >= 3
+    assert len(urls) >= 3
     for url in urls:
         assert url.startswith("/") and not url.startswith("//"), f"{path} references {url} on another host"
         assert pages_server.anonymous().get(url).status_code == 200, f"{path} references {url}, not served"
@@ -54,3 +55,30 @@ def test_documentation_bundles_are_served_whole(pages_server: RunningServer) -> 
     assert redoc.status_code == 200 and len(redoc.content) > 100_000
     swagger = pages_server.anonymous().get("/assets/docs/swagger-ui-bundle.js")
     assert swagger.status_code == 200 and len(swagger.content) > 100_000
+
+
+def test_the_redoc_bundle_is_served_without_its_cdn_logo(pages_server: RunningServer) -> None:
+    bundle = pages_server.anonymous().get("/assets/docs/redoc.standalone.js")
+    assert bundle.headers["content-type"].startswith("text/javascript")
+    assert b"cdn.redoc.ly" not in bundle.content and b"API docs by Redocly" in bundle.content
+
+
+def test_the_studio_runs_no_inline_script_and_sends_no_referrer(pages_server: RunningServer) -> None:
+    page = pages_server.anonymous().get("/")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "unsafe" not in policy
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "<script>" not in page.text and 'type="module" src="/assets/studio/js/main.js"' in page.text
+
+
+def test_every_studio_module_is_served(pages_server: RunningServer) -> None:
+    from aceserve.api.routes.pages import STUDIO_FILES
+
+    modules = sorted(path.name for path in (STUDIO_FILES / "js").glob("*.js"))
+    assert {"api.js", "form.js", "layout.js", "main.js", "player.js", "schema.js"} <= set(modules)
+    for name in modules:
+        script = pages_server.anonymous().get(f"/assets/studio/js/{name}")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+        imports = re.findall(r'from "\./([a-z]+\.js)"', script.text)
+        assert set(imports) <= set(modules), f"{name} imports a module that is not shipped"
+        assert "http://" not in script.text and "https://" not in script.text.replace("https://…", "")

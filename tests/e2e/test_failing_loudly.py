@@ -85,3 +85,15 @@ def test_a_worker_that_cannot_load_its_model_exits_non_zero(tmp_path: Path, data
     assert result.returncode == 1, result
     assert "The worker could not load the model" in result.stderr and "is not a directory here" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_database_fails_before_any_model_load(tmp_path: Path) -> None:
+    unreachable = f"postgresql://aceserve@127.0.0.1:{free_port()}/aceserve"
+    result, took = aceserve(
+        "serve", "--model", "tiny", "--device", "cpu", "--port", "0",
+        "--data-dir", str(tmp_path / "data"), "--database-url", unreachable,
+    )  # fmt: skip
+    assert result.returncode == 1, result
+    assert f"Cannot open the database {unreachable}" in result.stderr and "--database-url" in result.stderr
+    assert not (tmp_path / "data" / "tiny-model").exists() and "Traceback" not in result.stderr
+    assert took < 30, took

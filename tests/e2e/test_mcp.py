@@ -3,6 +3,7 @@ stdio through ``aceserve mcp``, against a real server with a worker on the tiny 
 
 from __future__ import annotations
 
+import base64
 import itertools
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from aceserve.domain.inputs_models import INPUT_MODELS
 from aceserve.domain.states import TaskType
 from aceserve.media import decode_audio
 from tests.api.server import RunningServer, free_port, make_settings, running_server
+from tests.audio import tone_wav
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -45,6 +47,16 @@ Connect = Callable[[RunningServer], AbstractAsyncContextManager[Client]]
 async def over_http(server: RunningServer, key: str | None = None) -> AsyncIterator[Client]:
     http = httpx2.AsyncClient(headers={"x-api-key": key or server.key}, timeout=httpx2.Timeout(30, read=120))
     async with http, Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
+        yield client
+
+
+@asynccontextmanager
+async def over_http_legacy(server: RunningServer, key: str | None = None) -> AsyncIterator[Client]:
+    """The 2025 protocol versions: an initialize handshake and a session the server keeps."""
+    http = httpx2.AsyncClient(headers={"x-api-key": key or server.key}, timeout=httpx2.Timeout(30, read=120))
+    transport = streamable_http_client(f"{server.url}/mcp", http_client=http)
+    async with http, Client(transport, mode="legacy") as client:
+        assert client.protocol_version < "2026"
         yield client
 
 
@@ -141,8 +153,11 @@ def check_agent_session(server: RunningServer, connect: Connect) -> None:
     run(session)
 
 
-def test_an_agent_over_streamable_http_lists_makes_extends_gets_and_sees_a_400(server: RunningServer) -> None:
-    check_agent_session(server, over_http)
+@pytest.mark.parametrize("connect", [over_http, over_http_legacy], ids=["2026-07-28", "handshake"])
+def test_an_agent_over_streamable_http_lists_makes_extends_gets_and_sees_a_400(
+    server: RunningServer, connect: Connect
+) -> None:
+    check_agent_session(server, connect)
 
 
 def test_a_wrong_key_on_mcp_is_401_and_no_tool_runs(server: RunningServer) -> None:
@@ -186,8 +201,9 @@ def check_cancel(server: RunningServer, connect: Connect) -> None:
     assert task["error"]["code"] == 499
 
 
-def test_cancelling_a_call_over_streamable_http_cancels_its_task(idle_server: RunningServer) -> None:
-    check_cancel(idle_server, over_http)
+@pytest.mark.parametrize("connect", [over_http, over_http_legacy], ids=["2026-07-28", "handshake"])
+def test_cancelling_a_call_over_streamable_http_cancels_its_task(idle_server: RunningServer, connect: Connect) -> None:
+    check_cancel(idle_server, connect)
 
 
 def test_the_account_rules_of_rest_hold_on_mcp(server: RunningServer) -> None:
@@ -224,3 +240,63 @@ def test_the_stdio_bridge_exits_with_the_reason_on_a_wrong_key_or_an_unreachable
     assert f"The server at {idle_server.url} said: Invalid API key" in refused.stderr and "--key" in refused.stderr
     unreachable = bridge(f"http://127.0.0.1:{free_port()}", idle_server.key)
     assert unreachable.returncode == 1 and "Cannot reach the server" in unreachable.stderr
+
+
+def test_wait_false_returns_at_once_and_get_task_waits_with_progress(server: RunningServer) -> None:
+    audio = "data:audio/wav;base64," + base64.b64encode(tone_wav(3.0)).decode()
+
+    async def session() -> None:
+        async with over_http(server) as client:
+            started = structured(
+                await client.call_tool(
+                    "restyle_audio", {"style_audio": audio, "style_prompt": "jazz", "duration": 2, "wait": False}
+                )
+            )
+            assert started["status"] in ("pending", "processing") and "audio_url" not in started
+            progress = Progress()
+            done = structured(
+                await client.call_tool(
+                    "get_task", {"task_id": started["task_id"], "wait": True}, progress_callback=progress
+                )
+            )
+            assert done["status"] == "completed" and abs(seconds_of(done["audio_url"]) - 2) < 0.01
+            assert progress.seen[-1][0] == 1.0
+            ended = await client.call_tool("cancel_task", {"task_id": done["task_id"]})
+            assert error_text(ended).startswith("400: ")
+            wrong = await client.call_tool("get_task", {"task_id": done["task_id"], "wait": "yes"})
+            assert error_text(wrong) == "400: `wait` must be true or false; got 'yes'"
+
+    run(session)
+
+
+def test_an_mcp_session_answers_only_the_account_that_opened_it(idle_server: RunningServer) -> None:
+    server = idle_server
+    other = server.new_key("other")
+    # A session id from one account's handshake is "not found" for another account's key.
+    opened = httpx.post(
+        f"{server.url}/mcp",
+        headers={"x-api-key": server.key, "accept": "application/json, text/event-stream"},
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        },
+    )
+    session_id = opened.headers["mcp-session-id"]
+    for key, status in ((other, 404), (server.key, 202)):
+        response = httpx.post(
+            f"{server.url}/mcp",
+            headers={
+                "x-api-key": key,
+                "mcp-session-id": session_id,
+                "mcp-protocol-version": "2025-06-18",
+                "accept": "application/json, text/event-stream",
+            },
+            json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+        )
+        assert response.status_code == status, response.text

@@ -192,11 +192,10 @@ class BulkRun:
             if time.monotonic() > deadline:
                 return None
             task = self.client.get(task.id)
-            if task.status != status:
+            if task.status != status and not task.ended:  # "completed" is recorded once the file is here
                 status = task.status
                 self.manifest.record(line.line, status=status)
-                if not task.ended:
-                    self.event(line.line, status)
+                self.event(line.line, status)
         return task
 
     def _sleep(self, seconds: float) -> None:

@@ -1,8 +1,9 @@
 """``aceserve generate``: make a song from the command line against a running server.
 
-Creates the task (uploading local audio first), follows it with a progress line (queue position while
-pending, percent while processing), downloads the output, and exits non-zero with the server's message
-when anything fails. ``--json`` prints the final task object instead of the progress and summary.
+Creates the task (uploading local audio first), follows it through its event stream (polling a server
+without one) with a progress line (queue position while pending, a bar while processing), downloads
+the output, and exits non-zero with the server's message when anything fails. ``--json`` prints the
+final task object instead of the progress and summary.
 """
 
 from __future__ import annotations

@@ -133,6 +133,7 @@ def db() -> None:
 
 @db.command("upgrade")
 @store_options
+@main_guard
 def db_upgrade(config_file: Path | None, **flags: Any) -> None:
     """Apply migrations (every command also does this on start)."""
     settings = build_settings(config_file, **flags)

@@ -28,6 +28,16 @@ NOISE_BANNER = """
 """
 
 
+def ensure_data_dir(settings: Settings) -> None:
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(
+            f"Cannot use {settings.data_dir} as the data directory: {exc.strerror or exc}. "
+            "Choose another with --data-dir or ACESERVE_DATA_DIR."
+        ) from exc
+
+
 def resolve_model(settings: Settings) -> str:
     """The hub id or directory to load; ``tiny`` is built once into the data dir."""
     if settings.model != TINY_MODEL:
@@ -85,9 +95,10 @@ def announce_key(settings: Settings) -> None:
 
 
 def run_serve(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(settings)
     sock = bind(settings.host, settings.port)  # before the model: a port in use fails in a second
     settings = bound_settings(settings, sock)
+    announce_key(settings)  # and an unreachable database too
     model = resolve_model(settings)
     workers = [
         WorkerService(engine_factory(settings, model, device), device)
@@ -98,9 +109,11 @@ def run_serve(settings: Settings) -> None:
 
 
 def run_api(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(settings)
     sock = bind(settings.host, settings.port)
-    _run_http(bound_settings(settings, sock), sock, [webhook_service(), janitor_service()])
+    settings = bound_settings(settings, sock)
+    announce_key(settings)
+    _run_http(settings, sock, [webhook_service(), janitor_service()])
 
 
 def _run_http(
@@ -115,7 +128,6 @@ def _run_http(
     from aceserve.api.app import create_app, end_event_streams
     from aceserve.api.serving import server_config
 
-    announce_key(settings)
     app = create_app(settings, background=background)
     config = server_config(app, settings)
 

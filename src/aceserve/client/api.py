@@ -4,6 +4,8 @@ said (``ApiError``) or that it could not be reached (``ServerUnreachable``)."""
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -26,6 +28,14 @@ class ApiError(Exception):
 
 class ServerUnreachable(Exception):
     """No answer from the server (not running, wrong URL, network)."""
+
+
+class EventsUnavailable(Exception):
+    """The server has no task event stream (an older aceserve, or PiAPI itself): poll instead."""
+
+
+KEEP_ALIVE = None
+"""What ``events`` yields for a keep-alive comment: nothing changed, but the stream is alive."""
 
 
 class AceClient:
@@ -72,6 +82,33 @@ class AceClient:
         """``/account/info``: the account, its credit and limits (also a check that the key works)."""
         return self._call("GET", "/account/info")
 
+    def events(self, task_id: str, *, last_event_id: str | None = None) -> Iterator[tuple[str, TaskView] | None]:
+        """The task's Server-Sent Events: ``(event id, task)`` on each change, ``None`` on a keep-alive,
+        until the ``end`` event or until the server closes the stream (then reconnect with the last id).
+        Raises ``EventsUnavailable`` when the server has no event stream."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        try:
+            with self._http.stream(
+                "GET", f"/api/v1/task/{task_id}/events", headers=headers, timeout=httpx.Timeout(10.0, read=120.0)
+            ) as response:
+                kind = response.headers.get("content-type", "")
+                if response.status_code in (404, 405, 429) or (
+                    response.status_code == 200 and not kind.startswith("text/event-stream")
+                ):
+                    # No such route (or no stream to spare): polling works, and says it if the task is unknown.
+                    response.read()
+                    raise EventsUnavailable(f"{self.base_url} has no task event stream for this call")
+                if response.status_code == 204:
+                    return
+                if response.status_code >= 400:
+                    response.read()
+                    raise ApiError(response.status_code, _message(response))
+                yield from _parse_events(response.iter_lines())
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"Lost the event stream from {self.base_url}: {exc}") from exc
+
     def upload(self, path: Path) -> str:
         """Upload a local audio file; returns its URL on the server (usable as any task's audio)."""
         data = base64.b64encode(path.read_bytes()).decode()
@@ -109,6 +146,28 @@ class AceClient:
         if not isinstance(data, dict):
             raise ApiError(response.status_code, f"unexpected answer: {response.text[:200]!r}")
         return data
+
+
+def _parse_events(lines: Iterator[str]) -> Iterator[tuple[str, TaskView] | None]:
+    """Server-Sent Events: fields until a blank line, then the event; comments are keep-alives."""
+    event_id, name, data = "", "", []
+    for line in lines:
+        if line.startswith(":"):
+            yield KEEP_ALIVE
+            continue
+        if line:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "id":
+                event_id = value
+            elif field == "event":
+                name = value
+            elif field == "data":
+                data.append(value)
+            continue
+        if data and name in ("task", "end"):
+            yield event_id, TaskView.from_wire(json.loads("\n".join(data)))
+        event_id, name, data = event_id, "", []
 
 
 def _message(response: httpx.Response) -> str:

@@ -52,6 +52,12 @@ class PayloadTooLarge(AceserveError):
     status_code = 413
 
 
+class ServiceUnavailable(AceserveError):
+    """Something the service needs (its database) cannot be reached; the message names it and why."""
+
+    status_code = 503
+
+
 class TooManyRequests(AceserveError):
     status_code = 429
 

@@ -27,9 +27,6 @@ log = logging.getLogger("aceserve.mcp")
 Report = Callable[[float, float | None, str | None], Awaitable[None]]
 """Sends one progress notification: (progress, total, message)."""
 
-POLL_SECONDS = 0.25
-"""How often a waiting call reads its task (a short read; a task's progress changes per step)."""
-
 _ENDED = ("completed", "failed")
 _SUMMARY_META = ("duration", "seed", "plan", "queue_position")
 
@@ -98,20 +95,26 @@ async def _create(caller: Caller, tool: ToolSpec, arguments: dict[str, Any], rep
 async def follow(caller: Caller, task_id: str, report: Report) -> dict[str, Any]:
     """Read the task until it ends, reporting its progress; cancels it if the call is cancelled.
 
-    MCP progress must increase with every notification, so a task's life is one scale from 0 to 1:
-    0 while it waits (the first notification says its place in the queue), its steps while it runs,
-    1 once it has ended."""
+    Woken by the task feed the event stream uses (``store.feed``: this process's commits, PostgreSQL
+    NOTIFY, else a short poll). MCP progress must increase with every notification, so a task's life is
+    one scale from 0 to 1: 0 while it waits (the first notification says its place in the queue), its
+    steps while it runs, 1 once it has ended."""
     reported = -1.0
     try:
-        while True:
-            task = await run_in_threadpool(task_routes.task_view, caller.services, caller.account_id, task_id)
-            value = life_progress(task)
-            if value > reported:
-                await report(value, 1.0, _progress_message(task))
-                reported = value
-            if task["status"] in _ENDED:
-                return task
-            await anyio.sleep(POLL_SECONDS)
+        with caller.services.feed.watch(task_id) as watch:
+            while True:
+                task = await run_in_threadpool(task_routes.task_view, caller.services, caller.account_id, task_id)
+                value = life_progress(task)
+                if value > reported:
+                    await report(value, 1.0, _progress_message(task))
+                    reported = value
+                if task["status"] in _ENDED:
+                    return task
+                await watch.changed()
+                if watch.closed:
+                    raise ToolFailed(
+                        f"The server is stopping; task {task_id} goes on: follow it with get_task.", summarize(task)
+                    )
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await run_in_threadpool(_cancel_quietly, caller, task_id)

@@ -23,6 +23,7 @@ _LYRIC_TAGS = (
     '[chorus], [bridge], [outro] (e.g. "[verse]\\nneon lights\\n[chorus]\\nwe run all night"); "[inst]" or '
     "empty lyrics make an instrumental."
 )
+_SAME_TAGS = "Lyrics take make_song's section tags ([verse], [chorus] …; [inst] for none)."
 _STYLE = 'style_prompt names genre, instruments, mood and tempo ("lofi hip hop, mellow piano, 80 bpm").'
 _WAITS = (
     "Waits for the result, sending progress notifications, and returns audio_url, duration, seed and plan (where "
@@ -106,7 +107,7 @@ def build_catalogue() -> dict[str, ToolSpec]:
             "Restyle audio",
             "Re-render existing audio (style_audio) in another style (audio2audio): style_prompt says the style "
             "wanted, audio_cover_strength (0–1) how closely to follow the input. "
-            f"{_AUDIO_IN} {_LYRIC_TAGS} " + _WAITS,
+            f"{_AUDIO_IN} {_SAME_TAGS} " + _WAITS,
             task_input_schema(INPUT_MODELS[TaskType.AUDIO2AUDIO]),
             TaskType.AUDIO2AUDIO,
         ),
@@ -115,7 +116,7 @@ def build_catalogue() -> dict[str, ToolSpec]:
             "Edit audio",
             "Change the style or lyrics of existing audio (edit): style_prompt and lyrics describe the input audio, "
             "edit_style_prompt and edit_lyrics what you want; edit_n_min/edit_n_max (0–1) set how hard it edits "
-            f"(lower edits harder). {_AUDIO_IN} {_LYRIC_TAGS} " + _WAITS,
+            f"(lower edits harder). {_AUDIO_IN} {_SAME_TAGS} " + _WAITS,
             task_input_schema(INPUT_MODELS[TaskType.EDIT]),
             TaskType.EDIT,
         ),
