@@ -48,8 +48,10 @@ $(CHROMIUM):
 pytest: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+# bench/api.py loads the servers with wrk (a Debian package), installed here when missing.
 bench: $(STAMP)
-	$(BIN)/python bench/api.py
+	@command -v wrk >/dev/null || apt-get install -y wrk || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	$(BIN)/python bench/api.py $(BENCH_ARGS)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/events.py
 

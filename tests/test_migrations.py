@@ -8,7 +8,7 @@ from aceserve.store.migrate import current_revision, upgrade
 
 def test_migrations_reach_head_and_are_idempotent(database: Database) -> None:
     upgrade(database.engine)  # a second upgrade on a migrated database is a no-op
-    assert current_revision(database.engine) == "0004"
+    assert current_revision(database.engine) == "0005"
 
 
 def test_models_and_migrations_agree(database: Database) -> None:

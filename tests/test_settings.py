@@ -24,3 +24,17 @@ def test_invalid_values_are_refused_at_start(tmp_path: Path) -> None:
     config.write_text("no_such_setting = 1\n")
     with pytest.raises(ValueError, match="no_such_setting"):
         load_settings(config)
+
+
+def test_the_encode_pool_defaults_to_the_cores_less_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert load_settings(None).encode_pool_size == 7
+    assert load_settings(None, encode_workers=3).encode_pool_size == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert load_settings(None).encode_pool_size == 1
+    monkeypatch.setenv("ACESERVE_PIPELINING", "false")
+    monkeypatch.setenv("ACESERVE_PREFETCH_BATCHES", "2")
+    settings = load_settings(None)
+    assert settings.pipelining is False and settings.prefetch_batches == 2

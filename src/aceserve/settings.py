@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         "The API and every worker take the same list.",
     )
     workers: int = Field(default=1, ge=0, le=64, description="In-process workers started by `serve`.")
+    api_threads: int = Field(
+        default=8, ge=1, le=256, description="Threads of one API process for blocking work (database calls)."
+    )
+    api_processes: int = Field(
+        default=1, ge=1, le=64, description="Processes serving the API (`aceserve api --workers N`): one per core."
+    )
     lease_seconds: float = Field(default=60.0, gt=1)
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     poll_seconds: float = Field(default=2.0, gt=0, description="Safety-net poll when no wake-up arrives.")
@@ -109,6 +115,34 @@ class Settings(BaseSettings):
     allow_private_fetch: bool = Field(
         default=False, description="Let input URLs reach private addresses (tests, trusted LANs only)."
     )
+
+    # --- worker throughput (see README "Worker throughput") ------------------------------------
+    pipelining: bool = Field(
+        default=True,
+        description="Keep the device busy: prepare the next batches (prefetch_batches) and encode, store and "
+        "complete finished tasks (encode_workers) while the device generates. Off: each batch is claimed, "
+        "prepared, generated, encoded and stored in turn.",
+    )
+    prefetch_batches: int = Field(
+        default=1,
+        ge=0,
+        le=8,
+        description="Batches claimed and prepared (input audio fetched and decoded) ahead of the device while "
+        "pipelining. Each holds its tasks away from other workers and its decoded inputs in memory.",
+    )
+    encode_workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Threads that encode, store and complete generated tasks while pipelining; 0: the CPU cores "
+        "less one, at least one.",
+    )
+    isolate_encoding: bool = Field(
+        default=True,
+        description="Each encode thread encodes in its own helper process, so an encoder crash fails one task, "
+        "not the worker.",
+    )
+    encode_timeout_seconds: float = Field(default=120.0, gt=0, description="Longest one output may take to encode.")
 
     isolate_decoding: bool = Field(
         default=True, description="Decode input audio in a helper process, so a decoder crash cannot kill the worker."
@@ -205,9 +239,21 @@ class Settings(BaseSettings):
         return self.data_dir / "files"
 
     @property
+    def encode_pool_size(self) -> int:
+        """Encode threads a worker runs: ``encode_workers``, or the CPU cores less one (at least one)."""
+        return self.encode_workers or max(1, available_cores() - 1)
+
+    @property
     def worker_gone_after(self) -> float:
         """Seconds of silence after which a worker is gone: never under three heartbeats."""
         return max(self.worker_gone_seconds, 3 * self.heartbeat_seconds)
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity where the system tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def derived_public_url(host: str, port: int) -> str:

@@ -10,9 +10,9 @@ import pytest
 
 from aceserve.store import queue
 from aceserve.store.db import Database
-from aceserve.store.tasks import queue_position
+from aceserve.store.fairness import fair_position
 from tests.api.server import RunningServer, make_settings, serving
-from tests.store.helpers import make_account, make_task, reload
+from tests.store.helpers import make_account, make_task
 
 
 def test_a_backlog_of_one_account_does_not_delay_another_accounts_task(database: Database) -> None:
@@ -20,8 +20,8 @@ def test_a_backlog_of_one_account_does_not_delay_another_accounts_task(database:
     backlog = [make_task(database, busy).id for _ in range(30)]
     single = make_task(database, other).id
     with database.read() as session:
-        assert queue_position(session, reload(database, single)) == 2
-        assert queue_position(session, reload(database, backlog[1])) == 3
+        assert fair_position(session, single) == 2
+        assert fair_position(session, backlog[1]) == 3
     order = [queue.claim(database, owner="w", lease_seconds=60)[0].task_id for _ in range(3)]
     assert order == [backlog[0], single, backlog[1]]
 

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from aceserve.domain.errors import TaskInputError
-from aceserve.media import SAMPLE_RATE, decode_audio, isolated
+from aceserve.media import SAMPLE_RATE, OutputFormat, decode_audio, encode_audio, helper
 from aceserve.media.formats import Audio
-from aceserve.media.isolated import IsolatedDecoder
+from aceserve.media.isolated import EncoderFailed, IsolatedDecoder, IsolatedEncoder
 from tests.media.media_samples import sine, write_pyav, write_soundfile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,24 +87,24 @@ def test_decodes_exactly_as_in_process(decoder: IsolatedDecoder, data: bytes) ->
 def test_long_audio_comes_back_exactly_through_shared_memory(decoder: IsolatedDecoder) -> None:
     data = write_soundfile(sine(60.0, SAMPLE_RATE), SAMPLE_RATE, "WAV", "FLOAT")
     expected = decode_in_process(data)
-    assert expected.nbytes >= isolated._SHARED_MEMORY_MIN_BYTES
+    assert expected.nbytes >= helper.SHARED_MEMORY_MIN_BYTES
     audio = decoder.decode(data, max_seconds=600.0, field=FIELD)
     assert audio.flags.writeable
     np.testing.assert_array_equal(audio, expected)
 
 
 def test_shared_memory_block_is_unlinked_once_taken() -> None:
-    audio = np.ones((2, isolated._SHARED_MEMORY_MIN_BYTES // 8), dtype=np.float32)
-    shared = isolated._hand_over(audio)
-    assert isinstance(shared, isolated._Shared)
-    np.testing.assert_array_equal(isolated._take(shared), audio)
+    audio = np.ones((2, helper.SHARED_MEMORY_MIN_BYTES // 8), dtype=np.float32)
+    shared = helper.share(audio)
+    assert isinstance(shared, helper.Shared)
+    np.testing.assert_array_equal(helper.take(shared), audio)
     assert not Path("/dev/shm", shared.name.lstrip("/")).exists()
 
 
 def test_large_audio_goes_through_the_pipe_when_shared_memory_lacks_room(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(isolated, "_shared_memory_room", lambda: 0)
-    audio = np.ones((2, isolated._SHARED_MEMORY_MIN_BYTES // 8), dtype=np.float32)
-    assert isolated._hand_over(audio) is audio
+    monkeypatch.setattr(helper, "shared_memory_room", lambda: 0)
+    audio = np.ones((2, helper.SHARED_MEMORY_MIN_BYTES // 8), dtype=np.float32)
+    assert helper.share(audio) is audio
 
 
 @pytest.mark.parametrize(
@@ -175,7 +175,7 @@ def test_a_closed_decoder_refuses_work(wav: bytes) -> None:
 
 WORKER_KILLED_AFTER_A_DECODE = """
 import os, signal
-from aceserve.media.isolated import IsolatedDecoder
+from aceserve.media.isolated import EncoderFailed, IsolatedDecoder, IsolatedEncoder
 from tests.media.test_isolated import misbehave
 try:
     IsolatedDecoder(_target=misbehave).decode(b"pid", max_seconds=1.0, field="audio")
@@ -204,3 +204,64 @@ def running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(") ", 1)[1][0] != "Z"
+
+
+# --- IsolatedEncoder ---------------------------------------------------------------------------------
+
+
+def misbehave_encoding(audio: Audio, sample_rate: int, fmt: OutputFormat) -> bytes:
+    """Runs in the encoder's helper process: crashes on audio that is all 0.25, else encodes."""
+    if audio.size and bool(np.all(audio == 0.25)):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if audio.size and bool(np.all(audio == 0.5)):
+        time.sleep(60)
+    return encode_audio(audio, sample_rate=sample_rate, fmt=fmt)
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Iterator[IsolatedEncoder]:
+    with IsolatedEncoder() as running:
+        yield running
+
+
+def noise(seconds: float) -> Audio:
+    return (np.random.default_rng(1).standard_normal((2, int(seconds * SAMPLE_RATE))) * 0.1).astype(np.float32)
+
+
+@pytest.mark.parametrize("fmt", list(OutputFormat))
+def test_encodes_exactly_as_in_process(encoder: IsolatedEncoder, fmt: OutputFormat) -> None:
+    audio = noise(1.0)
+    assert encoder.encode(audio, sample_rate=SAMPLE_RATE, fmt=fmt) == encode_audio(audio, fmt=fmt)
+
+
+def test_long_audio_goes_to_the_encoder_through_shared_memory_and_the_block_is_freed(
+    encoder: IsolatedEncoder,
+) -> None:
+    audio = noise(60.0)
+    assert audio.nbytes >= helper.SHARED_MEMORY_MIN_BYTES
+    before = set(os.listdir("/dev/shm"))
+    assert encoder.encode(audio, sample_rate=SAMPLE_RATE, fmt=OutputFormat.WAV) == encode_audio(
+        audio, fmt=OutputFormat.WAV
+    )
+    assert set(os.listdir("/dev/shm")) <= before
+
+
+def test_bad_audio_fails_with_the_in_process_error(encoder: IsolatedEncoder) -> None:
+    with pytest.raises(ValueError, match="1 or 2 channels"):
+        encoder.encode(np.zeros((3, 10), dtype=np.float32), sample_rate=SAMPLE_RATE, fmt=OutputFormat.MP3)
+
+
+def test_an_encoder_crash_fails_that_output_only_and_the_next_encode_works() -> None:
+    good = noise(0.5)
+    with IsolatedEncoder(timeout_seconds=MISBEHAVING_TIMEOUT_SECONDS, _target=misbehave_encoding) as misbehaving:
+        misbehaving.encode(good, sample_rate=SAMPLE_RATE, fmt=OutputFormat.WAV)
+        first_pid = misbehaving.pid
+        with pytest.raises(EncoderFailed, match="crashed"):
+            misbehaving.encode(np.full((2, 1000), 0.25, np.float32), sample_rate=SAMPLE_RATE, fmt=OutputFormat.MP3)
+        assert misbehaving.encode(good, sample_rate=SAMPLE_RATE, fmt=OutputFormat.MP3) == encode_audio(good)
+        assert misbehaving.pid != first_pid  # a new helper took over
+        with pytest.raises(EncoderFailed, match="too long"):
+            misbehaving.encode(np.full((2, 1000), 0.5, np.float32), sample_rate=SAMPLE_RATE, fmt=OutputFormat.MP3)
+        assert misbehaving.encode(good, sample_rate=SAMPLE_RATE, fmt=OutputFormat.FLAC) == encode_audio(
+            good, fmt=OutputFormat.FLAC
+        )

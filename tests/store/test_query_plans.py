@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from aceserve.store import fairness, queue
+from aceserve.store import fairness, queue, tasks
 from aceserve.store.db import Database
 from tests.store.helpers import make_account, make_task
 
@@ -33,3 +33,20 @@ def test_claim_query_reads_the_queue_through_the_account_status_index(database: 
 def test_reaper_query_uses_the_processing_lease_index(database: Database) -> None:
     plan = explain(database, queue.expired_query())
     assert "ix_tasks_processing_lease" in plan, plan
+
+
+def test_create_checks_count_the_queue_on_the_partial_indexes(database: Database) -> None:
+    account = make_account(database)
+    for _ in range(5):
+        make_task(database, account)
+    plan = explain(database, tasks.create_checks_query(account, "repeat", "0" * 64, 1000))
+    assert "ix_tasks_pending_created" in plan and "ix_tasks_staged_created" in plan, plan
+
+
+def test_the_poll_reads_key_and_task_by_their_unique_indexes(database: Database) -> None:
+    account = make_account(database)
+    task = make_task(database, account)
+    plan = explain(database, tasks.KEYED_TASK_QUERY.params(key_hash="0" * 64, task_id=task.id))
+    assert "ix_tasks_pending_created" in plan, plan  # the queue position counts only the pending ahead
+    if not database.is_postgres:  # tiny tables: PostgreSQL's plan may differ, and says so less plainly
+        assert "tasks_1 (id=?)" in plan and "api_keys_2 (key_hash=?)" in plan, plan

@@ -1,11 +1,14 @@
-"""Dependencies: the services an app holds, and the authenticated account of a request."""
+"""Dependencies: the services an app holds, and the authenticated caller of a request."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from aceserve.api.ratelimit import RateLimiter
 from aceserve.api.streams import OpenStreams
@@ -18,6 +21,32 @@ from aceserve.store.feed import TaskFeed
 from aceserve.store.models import Account
 from aceserve.store.submit import TaskSubmitter
 from aceserve.store.wakeup import Wakeup
+
+KEY_CACHE_SECONDS = 1.0
+"""How long this process trusts that a key it has seen is live, for the check before a create (the create's
+transaction checks the key again, so a revoked key never creates a task)."""
+
+MAX_KEY_LENGTH = 200
+
+
+class KeyCache:
+    """Key hash → account id, each entry trusted for ``seconds`` after it was read from the database."""
+
+    def __init__(self, seconds: float = KEY_CACHE_SECONDS, max_entries: int = 10_000) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[str, float]] = {}
+
+    def get(self, key_hash: str) -> str | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or time.monotonic() - entry[1] >= self.seconds:
+            return None
+        return entry[0]
+
+    def put(self, key_hash: str, account_id: str, read_at: float) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key_hash] = (account_id, read_at)
 
 
 @dataclass
@@ -35,11 +64,16 @@ class Services:
     open_streams: OpenStreams
     expects_workers: bool = False
     """/health/ready needs a live ready worker (this process runs workers, or the settings say so)."""
+    key_cache: KeyCache = field(default_factory=KeyCache)
 
 
-def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+async def get_services(request: Request) -> Services:
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -56,18 +90,69 @@ def api_key_from(request: Request) -> str:
     raise Unauthorized("Missing API key: send it in the `x-api-key` header or as `Authorization: Bearer <key>`.")
 
 
+def key_hash_from(request: Request) -> str:
+    """The hash of the request's key (``accounts.hash_key``), for a lookup."""
+    key = api_key_from(request)
+    if len(key) > MAX_KEY_LENGTH:
+        raise invalid_key()
+    return accounts.hash_key(key)
+
+
+def invalid_key() -> Unauthorized:
+    return Unauthorized("Invalid API key: it is unknown or has been revoked.")
+
+
 def current_account(request: Request, services: ServicesDep) -> Account:
+    """The caller's account, read now (routes that show or change the account itself)."""
     key = api_key_from(request)
     with services.db.read() as session:
         found = accounts.authenticate_key(session, key)
     if found is None:
-        raise Unauthorized("Invalid API key: it is unknown or has been revoked.")
+        raise invalid_key()
     account, key_row = found
-    services.rate_limiter.check(key)
-    if accounts.key_use_is_stale(key_row):
-        with services.db.write() as session:
-            accounts.note_key_use(session, key_row.id)
+    services.rate_limiter.check(accounts.hash_key(key))
+    note_key_use(services.db, key_row.id, key_row.last_used_at)
     return account
 
 
 AccountDep = Annotated[Account, Depends(current_account)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    account_id: str
+    key_hash: str
+    """For the create's transaction, which checks the key again."""
+
+
+async def current_caller(request: Request, services: ServicesDep) -> Caller:
+    """The caller, from this process's key cache when it read the key within ``KEY_CACHE_SECONDS``."""
+    key_hash = key_hash_from(request)
+    account_id = services.key_cache.get(key_hash)
+    if account_id is None:
+        read_at = time.monotonic()
+        account_id = await run_in_threadpool(_read_key, services.db, key_hash)
+        if account_id is None:
+            raise invalid_key()
+        services.key_cache.put(key_hash, account_id, read_at)
+    services.rate_limiter.check(key_hash)
+    return Caller(account_id, key_hash)
+
+
+def _read_key(db: Database, key_hash: str) -> str | None:
+    with db.query() as connection:
+        key = accounts.live_key(connection, key_hash)
+    if key is None:
+        return None
+    note_key_use(db, key.id, key.last_used_at)
+    return key.account_id
+
+
+def note_key_use(db: Database, key_id: str, last_used_at: datetime | None) -> None:
+    """Refresh the key's ``last_used_at`` when it is older than its resolution (a write about once a minute)."""
+    if accounts.key_use_is_stale(last_used_at):
+        with db.write() as session:
+            accounts.note_key_use(session, key_id)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]

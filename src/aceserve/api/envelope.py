@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import JSONResponse
+import orjson
+from fastapi.responses import JSONResponse, Response
 
 from aceserve.domain.text import json_bytes
 
@@ -19,6 +20,17 @@ class EnvelopeResponse(JSONResponse):
 
 def success(data: Any) -> dict[str, Any]:
     return {"code": 200, "data": data, "message": "success"}
+
+
+def success_response(data: Any) -> Response:
+    """The success envelope rendered straight to bytes (no ``jsonable_encoder`` walk: ``data`` is JSON-ready).
+    A string stored below the API that orjson refuses (a lone surrogate) is rendered by ``json_bytes``."""
+    body = success(data)
+    try:
+        content = orjson.dumps(body)
+    except TypeError:
+        content = json_bytes(body)
+    return Response(content, media_type="application/json")
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

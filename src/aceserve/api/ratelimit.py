@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 import time
@@ -16,10 +15,11 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}  # key digest -> (tokens, last refill)
         self._lock = threading.Lock()
 
-    def check(self, key: str) -> None:
+    def check(self, key_hash: str) -> None:
+        """Take a token for the key with this hash, or raise ``TooManyRequests``."""
         if self.per_minute <= 0:
             return
-        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        digest = key_hash[:16]
         rate = self.per_minute / 60.0
         now = time.monotonic()
         with self._lock:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from aceserve.domain.errors import NotFound
 from aceserve.domain.states import TaskStatus
 from aceserve.store import tasks as task_store
 from aceserve.store.db import Database
@@ -32,6 +33,13 @@ class TaskView:
 
 def read_task(db: Database, account_id: str, task_id: str, public_url: str) -> TaskView:
     """The account's task (404 for a task that is missing or another account's), with absolute file URLs."""
-    with db.read() as session:
-        task = task_store.get_task(session, account_id, task_id)
-        return TaskView(absolute_urls(task_store.render_task_now(session, task), public_url))
+    with db.query() as connection:
+        row = task_store.read_task(connection, account_id, task_id)
+    if row is None:
+        raise NotFound(f"Task {task_id} was not found.")
+    return view_of(row, public_url)
+
+
+def view_of(row: Any, public_url: str) -> TaskView:
+    """A row of ``store.tasks.read_task`` or ``read_for_key`` as the client sees it."""
+    return TaskView(absolute_urls(task_store.render_task_now(row), public_url))

@@ -85,10 +85,10 @@ def webhook_service() -> ThreadService:
             relay.join(5)
 
     def _relay(services: Services, sender: WebhookSender, stop: threading.Event) -> None:
-        generation = services.wakeup.generation()
+        generation = services.wakeup.generation(outbox=True)
         while not stop.is_set():
-            if services.wakeup.wait(generation, 1.0):
-                generation = services.wakeup.generation()
+            if services.wakeup.wait(generation, 1.0, outbox=True):
+                generation = services.wakeup.generation(outbox=True)
                 sender.wake()
         sender.wake()
 

@@ -76,6 +76,14 @@ def serve(config_file: Path | None, **flags: Any) -> None:
 @cli.command()
 @store_options
 @server_options
+@click.option(
+    "--workers",
+    "api_processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes serving the API on the one port (uvicorn's workers; default 1): about one per CPU core. "
+    "Each runs its own webhook sender and file janitor; the rate limit counts per process.",
+)
 @main_guard
 def api(config_file: Path | None, **flags: Any) -> None:
     """Run the API alone (stateless; run several behind a load balancer), with webhooks and janitor."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import click
 
@@ -113,7 +116,68 @@ def run_api(settings: Settings) -> None:
     sock = bind(settings.host, settings.port)
     settings = bound_settings(settings, sock)
     announce_key(settings)
+    if settings.api_processes > 1:
+        _run_api_processes(settings, sock)
+        return
     _run_http(settings, sock, [webhook_service(), janitor_service()])
+
+
+class ApiProcessApp:
+    """The ASGI app of one ``aceserve api --workers N`` process: picklable (uvicorn starts the processes
+    with ``spawn``), it builds the real app in that process on its first call (the lifespan's start)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            from aceserve.api.app import create_app
+            from aceserve.cli.main import setup_logging
+
+            setup_logging(self.settings)
+            self._app = create_app(self.settings, background=[webhook_service(), janitor_service()])
+        await self._app(scope, receive, send)
+
+
+def _run_api_processes(settings: Settings, sock: socket.socket) -> None:
+    """``settings.api_processes`` uvicorn processes sharing the bound socket, supervised by uvicorn."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from aceserve.api.serving import server_config
+
+    config = server_config(ApiProcessApp(settings), settings, processes=settings.api_processes)
+    sock.listen(2048)  # connections wait in the backlog until a process takes them
+
+    def announce() -> None:
+        _wait_until_serving(settings)
+        click.secho(
+            f"aceserve listening on {settings.public_url}  ({settings.api_processes} API processes; "
+            f"docs: {settings.public_url}/docs)",
+            bold=True,
+        )
+
+    threading.Thread(target=announce, name="announce", daemon=True).start()
+    if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.36 wants the server's run
+        supervisor = Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock])  # type: ignore[call-arg]
+    else:
+        supervisor = Multiprocess(config, sockets=[sock])
+    supervisor.run()
+
+
+def _wait_until_serving(settings: Settings) -> None:
+    """Until a process answers on the port (``/health/live``)."""
+    import urllib.request
+
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host.strip("[]"))
+    url = f"http://{f'[{host}]' if ':' in host else host}:{settings.port}/health/live"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
 
 
 def _run_http(

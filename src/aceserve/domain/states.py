@@ -37,6 +37,19 @@ class TaskStatus(StrEnum):
         return not self.is_terminal
 
 
+class TaskPhase(StrEnum):
+    """Where a processing task is in its worker (``meta.phase`` [ext], shown while processing)."""
+
+    PREPARING = "preparing"  # claimed: its input audio is fetched and decoded
+    WAITING = "waiting"  # prepared, waiting for the device
+    GENERATING = "generating"  # on the device (``meta.progress`` moves)
+    ENCODING = "encoding"  # generated: waiting for or in the encoder, then stored
+
+
+PHASE_KEY = "phase"
+"""The ``meta`` key of a task's ``TaskPhase``; set by its worker, dropped when the task ends."""
+
+
 ACTIVE_STATUSES = (TaskStatus.STAGED, TaskStatus.PENDING, TaskStatus.PROCESSING)
 
 

@@ -15,9 +15,11 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from aceserve.domain.billing import units_to_usd, usd_to_units
 from aceserve.domain.errors import Conflict, InsufficientCredit, InvalidInput, NotFound
@@ -117,11 +119,33 @@ def credits(session: Session, account: Account) -> Credits:
     )
 
 
+# Statements of the create path, built once (building one costs more than running it on SQLite).
+_ACCOUNTS = cast(Table, Account.__table__)
+_LOCK_ACCOUNT = (
+    select(Account)
+    .where(Account.id == bindparam("account_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_FREEZE = {
+    metered: update(_ACCOUNTS)
+    .where(
+        _ACCOUNTS.c.id == bindparam("account_id"),
+        *([_ACCOUNTS.c.balance_units >= bindparam("units")] if metered else []),
+    )
+    .values(
+        balance_units=_ACCOUNTS.c.balance_units - bindparam("units"),
+        frozen_units=_ACCOUNTS.c.frozen_units + bindparam("units"),
+    )
+    .returning(_ACCOUNTS.c.balance_units, _ACCOUNTS.c.frozen_units)
+    for metered in (True, False)
+}
+_LEDGER_INSERT = insert(cast(Table, LedgerEntry.__table__))
+
+
 def lock_account(session: Session, account_id: str) -> Account:
     """Load the account row locked for this transaction (PostgreSQL; SQLite's write lock covers it)."""
-    account = session.scalar(
-        select(Account).where(Account.id == account_id).with_for_update().execution_options(populate_existing=True)
-    )
+    account = session.scalar(_LOCK_ACCOUNT, {"account_id": account_id})
     if account is None:
         raise NotFound(f"No account with id {account_id}.")
     return account
@@ -145,30 +169,19 @@ def freeze(session: Session, account: Account, task_id: str, units: int, *, why:
     was estimated and why) goes into the refusal.
 
     The conditional UPDATE makes the check and the debit one atomic step, so parallel creates can
-    never overdraw an account on either backend.
+    never overdraw an account on either backend; it returns the new amounts, which ``account`` takes.
     """
-    if account.balance_units is not None:
-        result = session.execute(
-            update(Account)
-            .where(Account.id == account.id, Account.balance_units >= units)
-            .values(balance_units=Account.balance_units - units, frozen_units=Account.frozen_units + units)
-            .execution_options(synchronize_session=False)
+    statement = _FREEZE[account.balance_units is not None]
+    row = session.execute(statement, {"account_id": account.id, "units": units}).first()
+    if row is None:
+        session.refresh(account)
+        needs = why or f"${units_to_usd(units):.4f}"
+        raise InsufficientCredit(
+            f"Insufficient credit: this task needs {needs} frozen; "
+            f"the account has ${units_to_usd(account.balance_units or 0):.4f} available."
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            session.refresh(account)
-            needs = why or f"${units_to_usd(units):.4f}"
-            raise InsufficientCredit(
-                f"Insufficient credit: this task needs {needs} frozen; "
-                f"the account has ${units_to_usd(account.balance_units or 0):.4f} available."
-            )
-    else:
-        session.execute(
-            update(Account)
-            .where(Account.id == account.id)
-            .values(frozen_units=Account.frozen_units + units)
-            .execution_options(synchronize_session=False)
-        )
-    session.refresh(account)
+    set_committed_value(account, "balance_units", row.balance_units)
+    set_committed_value(account, "frozen_units", row.frozen_units)
     _ledger(session, account.id, task_id, "freeze", -units, units, "frozen at create")
 
 
@@ -205,16 +218,17 @@ def ledger_sums(session: Session, account_id: str) -> tuple[int, int]:
 def _ledger(
     session: Session, account_id: str, task_id: str | None, kind: str, available: int, frozen: int, note: str
 ) -> None:
-    session.add(
-        LedgerEntry(
-            account_id=account_id,
-            task_id=task_id,
-            kind=kind,
-            available_delta=available,
-            frozen_delta=frozen,
-            note=note,
-            created_at=utcnow(),
-        )
+    session.execute(
+        _LEDGER_INSERT,
+        {
+            "account_id": account_id,
+            "task_id": task_id,
+            "kind": kind,
+            "available_delta": available,
+            "frozen_delta": frozen,
+            "note": note,
+            "created_at": utcnow(),
+        },
     )
 
 
@@ -261,6 +275,24 @@ def revoke_key(session: Session, prefix: str) -> int:
     return 1
 
 
+@dataclass(frozen=True)
+class LiveKey:
+    id: str
+    account_id: str
+    last_used_at: datetime | None
+
+
+_LIVE_KEY = select(ApiKey.id, ApiKey.account_id, ApiKey.last_used_at).where(
+    ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
+)
+
+
+def live_key(connection: Connection | Session, key_hash: str) -> LiveKey | None:
+    """The live key with this hash (``hash_key``), or None when it is unknown or revoked."""
+    row = connection.execute(_LIVE_KEY, {"key_hash": key_hash}).first()
+    return None if row is None else LiveKey(row.id, row.account_id, row.last_used_at)
+
+
 def authenticate(session: Session, secret: str) -> Account | None:
     """The account owning a live key, or None."""
     found = authenticate_key(session, secret)
@@ -283,8 +315,8 @@ KEY_USE_RESOLUTION = timedelta(minutes=1)
 """``last_used_at`` is refreshed at most this often, so authenticating stays a read almost always."""
 
 
-def key_use_is_stale(key: ApiKey) -> bool:
-    return key.last_used_at is None or utcnow() - key.last_used_at >= KEY_USE_RESOLUTION
+def key_use_is_stale(last_used_at: datetime | None) -> bool:
+    return last_used_at is None or utcnow() - last_used_at >= KEY_USE_RESOLUTION
 
 
 def note_key_use(session: Session, key_id: str) -> None:

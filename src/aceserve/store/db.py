@@ -1,23 +1,41 @@
 """Database engine and transactions.
 
 SQLite runs in WAL mode with a busy timeout; write transactions start with ``BEGIN IMMEDIATE`` so
-two writers never deadlock on a lock upgrade (the second waits, then sees the first's commit).
-PostgreSQL uses ordinary READ COMMITTED transactions with row locks where it matters.
+two writers never deadlock on a lock upgrade (the second waits, then sees the first's commit), and the
+writers of one process queue on a lock of their own first, so they take turns at once instead of
+sleeping in SQLite's busy handler. PostgreSQL uses ordinary READ COMMITTED transactions with row locks
+where it matters.
+
+Connections stay open: the pool holds as many as the API's thread pool can use at once (its connect-time
+set-up runs once per connection, not per request), and a connection idle for a while is checked with a
+trivial query before it is handed out again (a restarted server's dead connections are replaced, without
+a round trip per request). ``query()`` is for a read of one statement: it runs without BEGIN/COMMIT
+(autocommit), which a single statement needs no more than a snapshot.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 _IMMEDIATE = "aceserve_immediate"
+_AUTOCOMMIT = "aceserve_autocommit"
+
+POOL_SIZE = 48
+"""Connections kept open: the API's thread pool (anyio's 40) and the background threads beside it."""
+
+IDLE_CHECK_SECONDS = 10.0
+"""A connection unused this long is pinged before use."""
+
 _AFTER_COMMIT = "aceserve_after_commit"
 
 
@@ -43,12 +61,17 @@ def _drop_after_commit(session: Session) -> None:
 class Database:
     """Owns the SQLAlchemy engine; hands out read and write sessions."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = POOL_SIZE) -> None:
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.engine = make_engine(url, echo=echo, pool_size=pool_size)
         self.is_postgres = self.engine.dialect.name == "postgresql"
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False)
+        self._autocommit = self.engine.execution_options(
+            **({"isolation_level": "AUTOCOMMIT"} if self.is_postgres else {_AUTOCOMMIT: True})
+        )
+        # SQLite has one writer at a time: this process's writers queue here first (see the docstring).
+        self._writing: threading.RLock | None = None if self.is_postgres else threading.RLock()
         for factory in (self._read, self._write):
             event.listen(factory, "after_commit", _run_after_commit)
             event.listen(factory, "after_rollback", _drop_after_commit)
@@ -56,13 +79,23 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction, committed on success, rolled back on error."""
-        with self._write() as session, session.begin():
+        if self._writing is None:
+            with self._write() as session, session.begin():
+                yield session
+            return
+        with self._writing, self._write() as session, session.begin():
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         with self._read() as session, session.begin():
             yield session
+
+    @contextmanager
+    def query(self) -> Iterator[Connection]:
+        """A connection for reads of one statement each, outside any transaction."""
+        with self._autocommit.connect() as connection:
+            yield connection
 
     def ping(self) -> None:
         """Raise if the database does not answer a trivial query."""
@@ -78,12 +111,13 @@ def describe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, pool_size: int = POOL_SIZE) -> Engine:
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=60)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
@@ -91,8 +125,31 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
         # We ship psycopg 3; accept plain postgresql:// URLs.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
-    return create_engine(url, **kwargs)
+    kwargs.update(pool_size=pool_size, max_overflow=pool_size // 2, pool_timeout=60)
+    engine = create_engine(url, **kwargs)
+    _check_idle_connections(engine)
+    return engine
+
+
+def _check_idle_connections(engine: Engine) -> None:
+    """Ping a connection before use only when it sat idle (pre-ping without a round trip per request)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", time.monotonic()) < IDLE_CHECK_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            if not getattr(dbapi_connection, "autocommit", True):
+                dbapi_connection.rollback()
+        except Exception as error:  # the pool replaces it with a new connection
+            raise exc.DisconnectionError(f"idle connection is gone: {error}") from error
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -109,5 +166,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get(_AUTOCOMMIT, False):
+            return  # pysqlite sends no BEGIN of its own (isolation_level None): each statement commits
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_IMMEDIATE, False) else "BEGIN")

@@ -145,6 +145,14 @@ class Task(Base):
             sqlite_where=text("status = 'processing'"),
         ),
         Index("ix_tasks_account_status", "account_id", "status"),
+        # The create step's queue count, with the pending index above.
+        Index(
+            "ix_tasks_staged_created",
+            "created_at",
+            "id",
+            postgresql_where=text("status = 'staged'"),
+            sqlite_where=text("status = 'staged'"),
+        ),
         Index("ix_tasks_account_created", "account_id", "created_at"),
     )
 

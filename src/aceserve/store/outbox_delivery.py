@@ -65,6 +65,9 @@ def claim_due(
     if limit <= 0:
         return []
     now = now or utcnow()
+    due = next_due_at(db)
+    if due is None or due > now:
+        return []  # nothing is due: no write transaction (every create wakes the senders)
     outbox = WebhookDelivery
     with db.write() as session:
         _retire_superseded(session, now)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from aceserve.domain import billing
 from aceserve.domain.errors import StaleLease
-from aceserve.domain.states import TaskStatus, TaskType
+from aceserve.domain.states import PHASE_KEY, TaskPhase, TaskStatus, TaskType
 from aceserve.domain.text import storable_text
 from aceserve.store import accounts, fairness, tasks, transitions
 from aceserve.store.clock import utcnow
@@ -90,6 +90,7 @@ def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1)
             task.started_at = now
             task.updated_at = now
             task.progress = 0.0
+            task.meta_extra = {**(task.meta_extra or {}), PHASE_KEY: TaskPhase.PREPARING.value}
             enqueue_task_event(session, task)
             leases.append(
                 Lease(
@@ -124,14 +125,24 @@ def _leased(session: Session, lease: Lease) -> Task:
     return task
 
 
-def heartbeat(db: Database, lease: Lease, *, lease_seconds: float, progress: float | None = None) -> HeartbeatReply:
-    """Extend the lease (and record progress); tells the worker whether the client cancelled."""
+def heartbeat(
+    db: Database,
+    lease: Lease,
+    *,
+    lease_seconds: float,
+    progress: float | None = None,
+    phase: TaskPhase | None = None,
+) -> HeartbeatReply:
+    """Extend the lease (and record progress and the worker's phase: ``meta.phase``); tells the
+    worker whether the client cancelled."""
     with db.write() as session:
         task = _leased(session, lease)
         now = utcnow()
         task.lease_expires_at = now + timedelta(seconds=lease_seconds)
         if progress is not None and progress > task.progress:
             task.progress = min(1.0, progress)
+        if phase is not None and (task.meta_extra or {}).get(PHASE_KEY) != phase.value:
+            task.meta_extra = {**(task.meta_extra or {}), PHASE_KEY: phase.value}
         task.updated_at = now
         return HeartbeatReply(cancel_requested=task.cancel_requested)
 
@@ -200,7 +211,7 @@ def complete(
         session.add(file)
         task.status = TaskStatus.COMPLETED
         task.output = output
-        task.meta_extra = {**(task.meta_extra or {}), **meta}
+        task.meta_extra = {key: value for key, value in {**(task.meta_extra or {}), **meta}.items() if key != PHASE_KEY}
         tasks.append_logs(task, logs)
         task.frozen_units = 0
         task.consumed_units = consumed

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aceserve.domain.inputs_models import AUDIO_FIELDS
-from aceserve.domain.states import MODEL_NAME, TaskStatus
+from aceserve.domain.states import MODEL_NAME, PHASE_KEY, TaskStatus
 from aceserve.store.files import FILE_ROUTE
 from aceserve.store.models import Task
 
@@ -64,6 +64,8 @@ def render_task(task: Task) -> dict[str, Any]:
         "is_using_private_pool": False,
     }
     meta.update(task.meta_extra or {})
+    if status is not TaskStatus.PROCESSING:
+        meta.pop(PHASE_KEY, None)  # where a worker is: only while one holds the task
     if status.is_active:
         meta["progress"] = round(task.progress, 4)
     elif status is TaskStatus.COMPLETED:

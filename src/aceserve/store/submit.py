@@ -46,9 +46,15 @@ class TaskSubmitter:
         self.wakeup = wakeup
 
     def submit(
-        self, account_id: str, command: CreateTaskCommand, *, idempotency_key: str | None = None
+        self,
+        account_id: str,
+        command: CreateTaskCommand,
+        *,
+        idempotency_key: str | None = None,
+        key_hash: str | None = None,
     ) -> dict[str, Any]:
-        """Create the task (or find the earlier one with this key); returns it rendered, with relative paths."""
+        """Create the task (or find the earlier one with this key); returns it rendered, with relative paths.
+        ``key_hash``: the caller's API key, checked again inside the transaction (401 once revoked)."""
         if idempotency_key is not None:
             with self.db.read() as session:
                 earlier = tasks.find_by_idempotency_key(session, account_id, idempotency_key)
@@ -84,13 +90,15 @@ class TaskSubmitter:
                     draft,
                     max_queued=self.settings.max_queued_tasks,
                     max_queued_per_account=self.settings.max_queued_per_account,
+                    key_hash=key_hash,
                 )
-                data = render_task(result.task)
+            data = render_task(result.task)
         except BaseException:
             self._delete(stored)
             raise
         if result.created:
-            self.wakeup.notify()  # workers (a pending task) and the webhook sender (an event)
+            # workers (a pending task), and the webhook sender when the task asked for webhooks (an event)
+            self.wakeup.notify(outbox=bool(command.webhook_endpoint))
         else:
             self._delete(stored)
         return data

@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import functools
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    Table,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    tuple_,
+)
+from sqlalchemy.orm import Session, make_transient_to_detached
 
-from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests
+from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
 from aceserve.domain.states import ACTIVE_STATUSES, TaskStatus, TaskType
 from aceserve.store import accounts, transitions
 from aceserve.store.clock import new_uuid, utcnow
-from aceserve.store.fairness import fair_position
-from aceserve.store.models import Account, StoredFile, Task
+from aceserve.store.models import Account, ApiKey, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
 from aceserve.store.render import render_task
 from aceserve.store.wakeup import notify_pending
+
+_TASKS = cast(Table, Task.__table__)
+_TASK_INSERT = insert(_TASKS)
 
 CANCELLED_CODE = 499
 CANCELLED_MESSAGE = "Task was cancelled by the client."
@@ -49,20 +66,30 @@ class Created:
 
 
 def create_task(
-    session: Session, account_id: str, draft: TaskDraft, *, max_queued: int, max_queued_per_account: int | None = None
+    session: Session,
+    account_id: str,
+    draft: TaskDraft,
+    *,
+    max_queued: int,
+    key_hash: str | None = None,
+    max_queued_per_account: int | None = None,
 ) -> Created:
     """Freeze credit and insert the task (pending, or staged over the concurrency limit) with its
-    webhook event, all in the caller's transaction."""
+    webhook event, all in the caller's transaction.
+
+    Statements: lock the account; one read for the rest of what decides (the key still live when
+    ``key_hash`` is given, an earlier task with the idempotency key, the queue's length, the account's
+    running tasks); the conditional UPDATE that freezes; the inserts (task, ledger, any webhook event)."""
     account = accounts.lock_account(session, account_id)
-    if draft.idempotency_key is not None:
-        existing = find_by_idempotency_key(session, account.id, draft.idempotency_key)
-        if existing is not None:
-            return Created(existing, created=False)
-    queued = session.scalar(
-        select(func.count()).select_from(Task).where(Task.status.in_([TaskStatus.PENDING, TaskStatus.STAGED]))
-    )
-    if (queued or 0) >= max_queued:
-        raise TooManyRequests(f"The queue is full ({queued} tasks waiting); try again later.", retry_after=30)
+    checks = _create_checks(session, account.id, draft.idempotency_key, key_hash, max_queued)
+    if key_hash is not None and not checks.key_live:
+        raise Unauthorized("Invalid API key: it is unknown or has been revoked.")
+    if checks.earlier_id is not None:
+        earlier = session.get(Task, checks.earlier_id)
+        assert earlier is not None
+        return Created(earlier, created=False)
+    if checks.queued >= max_queued:
+        raise TooManyRequests(f"The queue is full ({checks.queued} tasks waiting); try again later.", retry_after=30)
     if max_queued_per_account is not None:
         own = count_waiting(session, account.id)
         if own >= max_queued_per_account:
@@ -72,10 +99,9 @@ def create_task(
                 retry_after=30,
             )
     accounts.freeze(session, account, draft.task_id, draft.frozen_units, why=draft.why)
-    running = count_running(session, account.id)
-    status = TaskStatus.PENDING if running < account.max_concurrent else TaskStatus.STAGED
+    status = TaskStatus.PENDING if checks.running < account.max_concurrent else TaskStatus.STAGED
     now = utcnow()
-    task = Task(
+    values: dict[str, Any] = dict(
         id=draft.task_id,
         account_id=account.id,
         task_type=draft.task_type,
@@ -104,6 +130,11 @@ def create_task(
         lease_expires_at=None,
         cancel_requested=False,
     )
+    # One Core INSERT (no unit-of-work flush); the object then joins the session as the stored row, so
+    # later changes to it in this transaction are written as usual.
+    session.execute(_TASK_INSERT, values)
+    task = Task(**values)
+    make_transient_to_detached(task)
     session.add(task)
     for stored in draft.files:
         stored.task_id = task.id
@@ -123,14 +154,6 @@ def append_logs(task: Task, lines: Iterable[str]) -> None:
         task.logs = {**(task.logs or {}), "lines": current + added}
 
 
-def queue_position(session: Session, task: Task) -> int | None:
-    """1 for the pending task a worker claims next, in the claim's fair order (``store.fairness``);
-    None unless pending."""
-    if task.status != TaskStatus.PENDING:
-        return None
-    return fair_position(session, task.id)
-
-
 def count_waiting(session: Session, account_id: str) -> int:
     """The account's tasks waiting to run (pending or staged): what ``max_queued_per_account`` caps."""
     return int(
@@ -143,13 +166,156 @@ def count_waiting(session: Session, account_id: str) -> int:
     )
 
 
-def render_task_now(session: Session, task: Task) -> dict[str, Any]:
-    """The task object as a client reads it now: ``render.render_task`` plus, while pending,
-    ``meta.queue_position``."""
-    data = render_task(task)
-    position = queue_position(session, task)
-    if position is not None:
-        data["meta"]["queue_position"] = position
+@dataclass(frozen=True)
+class _Checks:
+    key_live: bool
+    earlier_id: str | None
+    queued: int
+    running: int
+
+
+_QUEUED: tuple[Any, ...] = tuple(
+    literal_column(f"'{status.value}'") for status in (TaskStatus.PENDING, TaskStatus.STAGED)
+)
+
+
+_MAX_QUEUED = bindparam("max_queued", type_=Integer)
+
+
+@functools.cache
+def _checks_statement(with_idempotency_key: bool, with_key: bool) -> Select[Any]:
+    """One read of everything a create decides on: the queue's length (each status counted on its partial
+    index, up to ``max_queued`` only, so it costs no more than the cap allows; the statuses are literals
+    for SQLite's planner), the account's running tasks, an earlier task with the idempotency key, and
+    whether the key is still live. Built once per shape (building costs more than running it)."""
+    account_id: Any = bindparam("account_id")
+    queued = [
+        select(func.count())
+        # created_at: a column only the partial index of that status covers, so the planner takes it.
+        .select_from(select(Task.created_at).where(Task.status == status).limit(_MAX_QUEUED).subquery())
+        .scalar_subquery()
+        for status in _QUEUED
+    ]
+    columns: list[Any] = [
+        queued[0] + queued[1],
+        select(func.count())
+        .select_from(Task)
+        .where(Task.account_id == account_id, Task.status.in_([TaskStatus.PENDING, TaskStatus.PROCESSING]))
+        .scalar_subquery(),
+    ]
+    if with_idempotency_key:
+        columns.append(
+            select(Task.id)
+            .where(Task.account_id == account_id, Task.idempotency_key == bindparam("idempotency_key"))
+            .scalar_subquery()
+        )
+    if with_key:
+        columns.append(
+            exists().where(
+                ApiKey.key_hash == bindparam("key_hash"), ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None)
+            )
+        )
+    return select(*columns)
+
+
+def create_checks_query(
+    account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
+) -> Select[Any]:
+    """The create's read with its values bound (for plans and tests; the create itself binds at execution)."""
+    statement = _checks_statement(idempotency_key is not None, key_hash is not None)
+    return statement.params(**_checks_params(account_id, idempotency_key, key_hash, max_queued))
+
+
+def _checks_params(
+    account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"account_id": account_id, "max_queued": max_queued}
+    if idempotency_key is not None:
+        params["idempotency_key"] = idempotency_key
+    if key_hash is not None:
+        params["key_hash"] = key_hash
+    return params
+
+
+def _create_checks(
+    session: Session, account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
+) -> _Checks:
+    statement = _checks_statement(idempotency_key is not None, key_hash is not None)
+    params = _checks_params(account_id, idempotency_key, key_hash, max_queued)
+    values = list(session.execute(statement, params).one())
+    queued_count, running = int(values.pop(0) or 0), int(values.pop(0) or 0)
+    earlier_id = values.pop(0) if idempotency_key is not None else None
+    key_live = bool(values.pop(0)) if key_hash is not None else True
+    return _Checks(key_live=key_live, earlier_id=earlier_id, queued=queued_count, running=running)
+
+
+@dataclass(frozen=True)
+class KeyedRead:
+    """What one read of ``GET /api/v1/task/{id}`` found: the key's account (None: unknown or revoked
+    key) and the task (None: no such task of that account), with its queue position when pending."""
+
+    account_id: str | None
+    key_id: str = ""
+    key_last_used_at: datetime | None = None
+    task: Any = None
+    """A result row with the task's columns as attributes (what ``render.render_task`` reads)."""
+    queue_position: int | None = None
+
+
+_TASK_COLUMNS = Task.__table__.c
+_AHEAD = Task.__table__.alias("ahead")
+_POSITION = (
+    select(func.count() + 1)
+    .select_from(_AHEAD)
+    .where(
+        _AHEAD.c.status == literal_column("'pending'"),  # a literal: SQLite's planner then takes the partial index
+        tuple_(_AHEAD.c.created_at, _AHEAD.c.id) < tuple_(_TASK_COLUMNS.created_at, _TASK_COLUMNS.id),
+    )
+    .scalar_subquery()
+)
+_TASK_WITH_POSITION = select(
+    *_TASK_COLUMNS,
+    case((_TASK_COLUMNS.status == literal_column("'pending'"), _POSITION), else_=None).label("queue_position"),
+)
+ACCOUNT_TASK_QUERY = _TASK_WITH_POSITION.where(
+    _TASK_COLUMNS.account_id == bindparam("account_id"), _TASK_COLUMNS.id == bindparam("task_id")
+)
+KEYED_TASK_QUERY = (
+    _TASK_WITH_POSITION.add_columns(ApiKey.id.label("key_id"), ApiKey.last_used_at.label("key_last_used_at"))
+    .join(ApiKey, ApiKey.account_id == _TASK_COLUMNS.account_id)
+    .where(
+        ApiKey.key_hash == bindparam("key_hash"),
+        ApiKey.revoked_at.is_(None),
+        _TASK_COLUMNS.id == bindparam("task_id"),
+    )
+)
+
+
+def read_for_key(connection: Connection, key_hash: str, task_id: str) -> KeyedRead:
+    """A task as its owner's key sees it, in one statement (the key live, the task, its queue position);
+    a second one only when nothing was found, to tell an unknown key (401) from an unknown task (404)."""
+    if _looks_like_uuid(task_id):
+        row = connection.execute(KEYED_TASK_QUERY, {"key_hash": key_hash, "task_id": task_id.lower()}).first()
+        if row is not None:
+            return KeyedRead(row.account_id, row.key_id, row.key_last_used_at, row, row.queue_position)
+    key = accounts.live_key(connection, key_hash)
+    return KeyedRead(None) if key is None else KeyedRead(key.account_id, key.id, key.last_used_at)
+
+
+def read_task(connection: Connection, account_id: str, task_id: str) -> Any | None:
+    """The account's task as a row with its queue position (``queue_position``), or None (also for other
+    accounts' tasks: they are indistinguishable from missing ones)."""
+    if not _looks_like_uuid(task_id):
+        return None
+    return connection.execute(ACCOUNT_TASK_QUERY, {"account_id": account_id, "task_id": task_id.lower()}).first()
+
+
+def render_task_now(row: Any) -> dict[str, Any]:
+    """The task object as a client reads it now, from a row of ``read_task`` or ``read_for_key``:
+    ``render.render_task`` plus, while pending, ``meta.queue_position``."""
+    data = render_task(row)
+    if row.queue_position is not None:
+        data["meta"]["queue_position"] = row.queue_position
     return data
 
 
@@ -296,8 +462,6 @@ def count_by_status(session: Session, account_id: str) -> dict[TaskStatus, int]:
 
 
 def _looks_like_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:

@@ -31,22 +31,32 @@ class Wakeup:
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._generation = 0
+        self._outbox_generation = 0
         self._listener: threading.Thread | None = None
         self._stop = threading.Event()
 
-    def notify(self) -> None:
+    def notify(self, *, outbox: bool = True) -> None:
+        """Wake the workers, and the webhook sender too unless ``outbox`` is False (nothing was added to the
+        outbox: a create without a webhook, the common case, costs the sender no look)."""
         with self._condition:
             self._generation += 1
+            if outbox:
+                self._outbox_generation += 1
             self._condition.notify_all()
 
-    def generation(self) -> int:
+    def generation(self, *, outbox: bool = False) -> int:
+        """The count of notifications so far (``outbox``: of those for the webhook sender)."""
         with self._condition:
-            return self._generation
+            return self._count(outbox)
 
-    def wait(self, since: int, timeout: float) -> bool:
-        """Block until a notification newer than ``since`` or the timeout; True if notified."""
+    def wait(self, since: int, timeout: float, *, outbox: bool = False) -> bool:
+        """Block until a notification newer than ``since`` (``outbox``: one for the webhook sender) or the
+        timeout; True if notified."""
         with self._condition:
-            return self._condition.wait_for(lambda: self._generation != since, timeout=timeout)
+            return self._condition.wait_for(lambda: self._count(outbox) != since, timeout=timeout)
+
+    def _count(self, outbox: bool) -> int:
+        return self._outbox_generation if outbox else self._generation
 
     @classmethod
     def for_database(cls, database_url: str) -> Wakeup:

@@ -57,6 +57,12 @@ batch_size = Histogram(
 )
 audio_seconds = Counter("aceserve_audio_seconds", "Seconds of audio delivered by completed tasks, by task type.", _TYPE)
 credit_consumed = Counter("aceserve_credit_consumed_usd", "Credit consumed by completed tasks, in USD.", _TYPE)
+worker_stage_seconds = Counter(
+    "aceserve_worker_stage_seconds",
+    "Seconds a worker spent per stage of its tasks: prepare (fetch, decode), generate (the device: its rate is "
+    "the device's busy fraction), encode, store (write the file, complete).",
+    ["stage"],
+)
 webhook_attempts = Counter(
     "aceserve_webhook_attempts", "Webhook delivery attempts by outcome (delivered, retry, stop).", ["outcome"]
 )
@@ -103,6 +109,10 @@ def observe(event: TaskEvent) -> None:
 
 def observe_batch(size: int) -> None:
     batch_size.observe(size)
+
+
+def observe_stage(stage: str, seconds: float) -> None:
+    worker_stage_seconds.labels(stage).inc(seconds)
 
 
 def observe_webhook_attempt(outcome: str) -> None:

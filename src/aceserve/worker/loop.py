@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -11,16 +12,20 @@ from collections.abc import Callable
 
 from aceserve.engine.types import Engine
 from aceserve.fetch import SafeFetcher
-from aceserve.media.isolated import IsolatedDecoder
+from aceserve.media.isolated import IsolatedDecoder, IsolatedEncoder
 from aceserve.settings import Settings
 from aceserve.storage import FileStorage
 from aceserve.store import queue
 from aceserve.store.db import Database
 from aceserve.store.wakeup import Wakeup
 from aceserve.store.workers import WorkerState, forget
+from aceserve.worker.encoding import EncodePool, EncoderFactory
 from aceserve.worker.execute import BatchRunner
+from aceserve.worker.heartbeat import Heartbeat
 from aceserve.worker.inputs import InputResolver
+from aceserve.worker.pipeline import Pipeline
 from aceserve.worker.presence import Presence
+from aceserve.worker.stages import StageClock
 
 log = logging.getLogger("aceserve.worker")
 EngineFactory = Callable[[], Engine]
@@ -42,7 +47,10 @@ class Worker:
         engine_factory: EngineFactory,
         *,
         device: str,
+        encoder_factory: EncoderFactory | None = None,
     ) -> None:
+        """``encoder_factory`` makes each encode thread's encoder (default: from the settings); tests
+        give one whose helper process misbehaves."""
         self.settings = settings
         self.db = db
         self.storage = storage
@@ -56,6 +64,9 @@ class Worker:
         self._last_reap = 0.0
         self._last_forget = 0.0
         self._describe = ""
+        self.encoder_factory = encoder_factory or self._encoder
+        self.clock = StageClock()
+        """Seconds spent per stage of this worker's tasks (the bench reads it)."""
         self.presence = Presence(db, self.id, device=device, model=settings.model, interval=settings.heartbeat_seconds)
 
     def load(self) -> Engine | None:
@@ -87,29 +98,59 @@ class Worker:
             self.presence.stop(WorkerState.STOPPED)
 
     def _serve(self, engine: Engine, stop: threading.Event) -> None:
+        settings = self.settings
         fetcher = SafeFetcher(
-            max_bytes=self.settings.max_input_audio_bytes,
-            timeout_seconds=self.settings.fetch_timeout_seconds,
-            allow_private=self.settings.allow_private_fetch,
+            max_bytes=settings.max_input_audio_bytes,
+            timeout_seconds=settings.fetch_timeout_seconds,
+            allow_private=settings.allow_private_fetch,
         )
-        decoder = None
-        if self.settings.isolate_decoding:
-            decoder = IsolatedDecoder(timeout_seconds=self.settings.decode_timeout_seconds)
-        inputs = InputResolver(self.settings, self.db, self.storage, fetcher, decoder)
-        runner = BatchRunner(self.settings, self.db, self.storage, engine, inputs, stopping=stop)
-        log.info("worker %s ready (%s)", self.id, engine.info)
-        try:
-            while not stop.is_set():
-                try:
-                    self._cycle(runner, engine, stop)
-                except Exception:
-                    log.exception("worker cycle failed; retrying")
-                    stop.wait(1.0)
-        finally:
-            if decoder is not None:
-                decoder.close()
+        pipelined = settings.pipelining
+        with contextlib.ExitStack() as stack:
+            decoder = None
+            if settings.isolate_decoding:
+                decoder = stack.enter_context(IsolatedDecoder(timeout_seconds=settings.decode_timeout_seconds))
+            inputs = InputResolver(settings, self.db, self.storage, fetcher, decoder)
+            beat = stack.enter_context(
+                Heartbeat(self.db, interval=settings.heartbeat_seconds, lease_seconds=settings.lease_seconds)
+            )
+            runner = BatchRunner(settings, self.db, self.storage, engine, inputs, beat, stopping=stop, clock=self.clock)
+            pool = stack.enter_context(
+                EncodePool(
+                    runner.finish,
+                    lambda job: runner.release(job.item.lease),
+                    size=settings.encode_pool_size if pipelined else 0,
+                    capacity=engine.info.max_batch_size,
+                    make_encoder=self.encoder_factory,
+                    stopping=stop,
+                    on_finished=self.wakeup.notify,  # a finished task may have promoted a staged one
+                )
+            )
+            pipeline = Pipeline(
+                runner,
+                pool,
+                lambda: self._claim(engine),
+                prefetch=settings.prefetch_batches if pipelined else 0,
+                stop=stop,
+                on_busy=lambda ids: self.presence.set(WorkerState.BUSY, ", ".join(ids)),
+                on_idle=lambda: self.presence.set(WorkerState.READY, self._describe),
+            )
+            log.info(
+                "worker %s ready (%s); %s",
+                self.id,
+                engine.info,
+                f"pipelined: {pool.size} encode thread(s), {settings.prefetch_batches} batch(es) prefetched"
+                if pipelined
+                else "not pipelined",
+            )
+            pipeline.run()
 
-    def _cycle(self, runner: BatchRunner, engine: Engine, stop: threading.Event) -> None:
+    def _encoder(self) -> IsolatedEncoder | None:
+        if not self.settings.isolate_encoding:
+            return None
+        return IsolatedEncoder(timeout_seconds=self.settings.encode_timeout_seconds)
+
+    def _claim(self, engine: Engine) -> list[queue.Lease]:
+        """The next batch, or [] after waiting a while for a wake-up when there is none."""
         self._reap()
         generation = self.wakeup.generation()
         leases = queue.claim(
@@ -120,17 +161,7 @@ class Worker:
         )
         if not leases:
             self.wakeup.wait(generation, self.settings.poll_seconds)
-            return
-        if stop.is_set():
-            for lease in leases:
-                queue.release(self.db, lease)
-            return
-        self.presence.set(WorkerState.BUSY, ", ".join(lease.task_id for lease in leases))
-        try:
-            runner.run(leases)
-        finally:
-            self.presence.set(WorkerState.READY, self._describe)
-            self.wakeup.notify()  # a finished task may have promoted a staged one
+        return leases
 
     def _reap(self) -> None:
         now = time.monotonic()

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from aceserve import __version__
-from aceserve.api.deps import Services, current_account, get_services
+from aceserve.api.deps import Services, current_account, services_of
 from aceserve.api.envelope import error_response
 from aceserve.api.mcp.calls import Caller, ToolFailed, call_tool
 from aceserve.api.mcp.catalogue import ToolSpec, build_catalogue
@@ -120,7 +120,7 @@ class McpEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        services = get_services(request)
+        services = services_of(request)
         try:
             account = current_account(request, services)
         except AceserveError as exc:

@@ -5,13 +5,24 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from aceserve.api import schemas
 from aceserve.api.body import read_json
-from aceserve.api.deps import AccountDep, Services, ServicesDep
-from aceserve.api.envelope import success
-from aceserve.api.task_object import read_task
+from aceserve.api.deps import (
+    AccountDep,
+    CallerDep,
+    Services,
+    ServicesDep,
+    invalid_key,
+    key_hash_from,
+    note_key_use,
+    services_of,
+)
+from aceserve.api.envelope import success, success_response
+from aceserve.api.task_object import read_task, view_of
+from aceserve.domain.errors import NotFound
 from aceserve.domain.inputs import parse_create_request
 from aceserve.domain.inputs_body import CreateTaskBody
 from aceserve.store import tasks as task_store
@@ -52,19 +63,30 @@ IdempotencyKey = Annotated[
     callbacks=schemas.webhook_callbacks.routes,
 )
 async def create_task(
-    request: Request, account: AccountDep, services: ServicesDep, idempotency_key: IdempotencyKey = None
-) -> dict[str, Any]:
+    request: Request, caller: CallerDep, services: ServicesDep, idempotency_key: IdempotencyKey = None
+) -> Response:
     body = await read_json(request)
-    return success(await submit_body(services, account.id, body, idempotency_key=idempotency_key))
+    task = await submit_body(
+        services, caller.account_id, body, idempotency_key=idempotency_key, key_hash=caller.key_hash
+    )
+    return success_response(task)
 
 
 async def submit_body(
-    services: Services, account_id: str, body: Any, *, idempotency_key: str | None = None
+    services: Services,
+    account_id: str,
+    body: Any,
+    *,
+    idempotency_key: str | None = None,
+    key_hash: str | None = None,
 ) -> dict[str, Any]:
-    """The create step for a parsed JSON body (REST and MCP): the new task, with absolute URLs."""
+    """The create step for a parsed JSON body (REST and MCP): the new task, with absolute URLs.
+    ``key_hash``: the caller's API key, checked again in the create's transaction."""
     command = parse_create_request(body, max_inline_audio_bytes=services.settings.max_input_audio_bytes)
     check_endpoint_at_create(command.webhook_endpoint, allow_private=services.settings.allow_private_webhooks)
-    task = await run_in_threadpool(services.submitter.submit, account_id, command, idempotency_key=idempotency_key)
+    task = await run_in_threadpool(
+        services.submitter.submit, account_id, command, idempotency_key=idempotency_key, key_hash=key_hash
+    )
     return absolute_urls(task, services.settings.public_url)
 
 
@@ -77,8 +99,19 @@ async def submit_body(
         schemas.TaskResponse, 401, 404, 429, descriptions={404: "No task with this id belongs to this account."}
     ),
 )
-def get_task(task_id: str, account: AccountDep, services: ServicesDep) -> dict[str, Any]:
-    return success(task_view(services, account.id, task_id))
+def get_task(task_id: str, request: Request) -> Response:
+    # The poll path: one statement checks the key and reads the task (no separate auth dependency).
+    services = services_of(request)
+    key_hash = key_hash_from(request)
+    with services.db.query() as connection:
+        found = task_store.read_for_key(connection, key_hash, task_id)
+    if found.account_id is None:
+        raise invalid_key()
+    services.rate_limiter.check(key_hash)
+    note_key_use(services.db, found.key_id, found.key_last_used_at)
+    if found.task is None:
+        raise NotFound(f"Task {task_id} was not found.")
+    return success_response(view_of(found.task, services.settings.public_url).data)
 
 
 def task_view(services: Services, account_id: str, task_id: str) -> dict[str, Any]:
