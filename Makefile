@@ -1,6 +1,6 @@
 # One task runner. `make serve` sets everything up on a fresh machine and runs the service;
 # `make test` is what .ci/run runs: lint, types, import contracts, the test suite.
-.PHONY: serve test check lint typecheck contracts pytest bench docs clean
+.PHONY: serve test check lint typecheck contracts pytest bench docs clean upstream-check
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -54,6 +54,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/api.py $(BENCH_ARGS)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/events.py
+
+# Opt-in, offline: compare the planner's prompts, chain of thought, parser and value sets with ACE-Step
+# 1.5's own functions, read from a checkout (ACESTEP_SRC=/path/to/ACE-Step-1.5).
+upstream-check: $(STAMP)
+	@test -n "$(ACESTEP_SRC)" || { echo "set ACESTEP_SRC to an ACE-Step 1.5 checkout"; exit 2; }
+	$(BIN)/python bench/upstream_check.py --src "$(ACESTEP_SRC)"
 
 docs: $(STAMP)
 	$(BIN)/python -m aceserve.cli.reference > docs/cli.md

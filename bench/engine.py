@@ -7,7 +7,10 @@ Without ``--model``: on a GPU machine the full-size ACE-Step 1.5 turbo configura
 weights (``--random-weights``: 2B DiT, Qwen3-Embedding-0.6B-sized text encoder, the 48 kHz Oobleck
 VAE), in bfloat16; on a CPU-only machine the tiny checkpoint. Every batch is one ``Engine.generate``
 call of txt2audio tasks with distinct seeds. ``RTF`` is wall seconds per second of audio made (lower
-is faster); ``x realtime`` is its inverse. Peak memory is CUDA's peak allocation for that row on a
+is faster); ``x realtime`` is its inverse. With ``--lm`` (e.g. ``--lm ''`` for the tiny checkpoint's own
+LM) every task plans first; ``LM s`` is the planning call's wall time (part of ``wall s``) and
+``LM tok/s`` the tokens the tasks' plans hold per second of it (``bench/planner.py`` breaks it down
+by phase). Peak memory is CUDA's peak allocation for that row on a
 GPU, and the process's peak resident set so far on CPU. Random weights make noise, not music: the
 timings are what matter. The random-weight tokenizer is the tiny one (a 512-token BPE), so prompts
 take a few more tokens than with Qwen's tokenizer; the text encoder is a small share of the work.
@@ -19,6 +22,7 @@ import argparse
 import resource
 import sys
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -50,7 +54,7 @@ def peak_memory(device: torch.device) -> str:
     return f"{kib / 2**20:.2f} GiB (RSS)"
 
 
-def run(engine: AceStepEngine, device: torch.device, seconds: float, batch: int, steps: int | None) -> float:
+def run(engine: AceStepEngine, device: torch.device, seconds: float, batch: int, steps: int | None) -> Timing:
     requests = [
         GenerationRequest(
             task_type=TaskType.TXT2AUDIO,
@@ -65,10 +69,20 @@ def run(engine: AceStepEngine, device: torch.device, seconds: float, batch: int,
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
-    engine.generate(requests)
+    results = engine.generate(requests)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    plans = [plan for r in results if isinstance(plan := r.meta.get("plan"), dict)]
+    lm_seconds = max((float(plan["lm_seconds"]) for plan in plans), default=0.0)  # one batched planning call
+    return Timing(wall, lm_seconds, sum(int(plan["lm_tokens"]) for plan in plans))
+
+
+@dataclass(frozen=True)
+class Timing:
+    wall: float
+    lm_seconds: float = 0.0  # the planner's share of ``wall``
+    lm_tokens: int = 0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,17 +94,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the variant's)")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per row; the best is shown")
+    parser.add_argument(
+        "--lm",
+        default="none",
+        help="the 5 Hz LM planner: 'none' (default: DiT only), '' (the model's own, e.g. the tiny checkpoint's), "
+        "or a directory or hub id; with one, every task plans and the planner's share is shown",
+    )
     args = parser.parse_args(argv)
 
     device = resolve_device(args.device)
     max_batch = max(args.batch_sizes)
     started = time.perf_counter()
     if args.model:
-        engine = load_engine(args.model, device=args.device, max_batch_size=max_batch)
+        engine = load_engine(args.model, device=args.device, max_batch_size=max_batch, lm=args.lm)
     elif args.random_weights or device.type == "cuda":
         engine = random_full_engine(device, max_batch)
     else:
-        engine = load_engine("tiny", device=str(device), max_batch_size=max_batch)
+        engine = load_engine("tiny", device=str(device), max_batch_size=max_batch, lm=args.lm)
     info = engine.info
     steps = args.steps or info.default_steps
     threads = torch.get_num_threads()
@@ -99,20 +119,30 @@ def main(argv: list[str] | None = None) -> None:
         f"steps: {steps}  torch threads: {threads}  load+warm-up: {time.perf_counter() - started:.1f} s"
     )
     run(engine, device, min(args.durations), 1, args.steps)  # untimed: first-call kernel set-up
-    print(f"{'audio s':>8} {'batch':>5} {'wall s':>8} {'s/task':>8} {'RTF':>8} {'x realtime':>11}  peak memory")
+    planner = f"  {'LM s':>6} {'LM tok/s':>8}" if engine.planner is not None else ""
+    print(
+        f"{'audio s':>8} {'batch':>5} {'wall s':>8} {'s/task':>8} {'RTF':>8} {'x realtime':>11}{planner}  peak memory"
+    )
     for seconds in args.durations:
         for batch in args.batch_sizes:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             try:
-                wall = min(run(engine, device, seconds, batch, args.steps) for _ in range(max(args.repeats, 1)))
+                timing = min(
+                    (run(engine, device, seconds, batch, args.steps) for _ in range(max(args.repeats, 1))),
+                    key=lambda t: t.wall,
+                )
             except torch.OutOfMemoryError:
                 print(f"{seconds:>8.0f} {batch:>5}  out of memory")
                 torch.cuda.empty_cache()
                 continue
+            wall = timing.wall
             rtf = wall / (seconds * batch)
+            lm = ""
+            if engine.planner is not None and timing.lm_seconds:
+                lm = f"  {timing.lm_seconds:>6.2f} {timing.lm_tokens / timing.lm_seconds:>8.1f}"
             print(
-                f"{seconds:>8.0f} {batch:>5} {wall:>8.2f} {wall / batch:>8.3f} {rtf:>8.4f} {1 / rtf:>11.1f}  "
+                f"{seconds:>8.0f} {batch:>5} {wall:>8.2f} {wall / batch:>8.3f} {rtf:>8.4f} {1 / rtf:>11.1f}{lm}  "
                 f"{peak_memory(device)}",
                 flush=True,
             )

@@ -244,8 +244,8 @@ def build_engine(args: argparse.Namespace, root: Path) -> Engine:
     model = args.model
     if model == "tiny":
         model = str(root / "tiny-model")
-        make_tiny_checkpoint(Path(model))
-    return load_engine(model, device=args.device, max_batch_size=args.batch)
+        make_tiny_checkpoint(Path(model), lm=False)  # worker throughput, not planning
+    return load_engine(model, device=args.device, max_batch_size=args.batch, lm="none")
 
 
 if __name__ == "__main__":

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     # --- engine / worker -----------------------------------------------------------------------
     model: str = Field(default=DEFAULT_MODEL, description="Hub id, local directory, or 'tiny'.")
     device: str = Field(default="auto", description="cpu, cuda, cuda:N or auto.")
+    lm: str = Field(
+        default="",
+        description="5 Hz LM planner: a directory or hub id, 'none', or empty for the model's own lm/ (else, for a hub "
+        "model, ACE-Step/acestep-5Hz-lm-0.6B).",
+    )
+    lm_device: str = Field(default="", description="Device of the LM planner; empty: the model's device.")
     cpu_offload: bool = False
     compile: bool = False
     max_batch_size: int = Field(default=4, ge=1, le=64)

@@ -62,12 +62,15 @@ OPERATIONS = [
 
 def decided_by_schema(case: Case) -> bool:
     """Whether the create schema alone decides that this body is accepted. JSON Schema cannot say that
-    inline audio must decode to audio, nor relate two fields: extend's total length, edit's window."""
+    inline audio must decode to audio, nor relate two fields: extend's total length, edit's window;
+    and which adapters a server loaded (``lora``) is the server's start-up, not the schema's."""
     body = case.body
     task_input = body.get("input") if isinstance(body, dict) else None
     if not isinstance(task_input, dict):
         return True
     given = {name: value for name, value in task_input.items() if value is not None}
+    if given.get("lora"):
+        return False
     for name in AUDIO_FIELDS & set(given):
         if not str(given[name]).lower().startswith(("http://", "https://")):
             return False

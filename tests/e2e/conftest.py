@@ -22,7 +22,7 @@ TERMINAL = ("completed", "failed")
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("tiny-model")
-    make_tiny_checkpoint(directory)
+    make_tiny_checkpoint(directory, lm=False)
     return directory
 
 

@@ -149,7 +149,7 @@ def test_worker_killed_mid_task_loses_nothing(tmp_path: Path, database_url: str,
             ]
             if shown["state"] == "gone":
                 break
-            assert time.monotonic() - killed_at < settings.worker_gone_after + 3, shown
+            assert time.monotonic() - killed_at < settings.worker_gone_after + 10, shown  # slack for a loaded CPU
             time.sleep(0.1)
         survivor = _worker_process(data_dir, database_url, tiny_base_model, server.url)
         try:

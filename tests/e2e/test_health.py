@@ -14,16 +14,17 @@ from tests.e2e.conftest import serve_with_worker
 
 
 def test_an_idle_worker_stays_ready_across_many_heartbeats(tmp_path: Path, database_url: str, tiny_model: Path) -> None:
+    # Gone after 2 s of silence (ten heartbeats: slack for a loaded machine); watched for three times that.
     with serve_with_worker(
-        tmp_path / "d", database_url, tiny_model, heartbeat_seconds=0.2, worker_gone_seconds=0.5
+        tmp_path / "d", database_url, tiny_model, heartbeat_seconds=0.2, worker_gone_seconds=2.0
     ) as server:
         deadline = time.monotonic() + 120
         while server.client.get("/health/ready").status_code != 200:
             assert time.monotonic() < deadline, server.client.get("/health/ready").json()
             time.sleep(0.05)
         first_seen = server.client.get("/health").json()["data"]["workers"][0]["last_seen"]
-        # Twelve heartbeat periods, four times the gone threshold, with no task at all.
-        for _ in range(12):
+        # Thirty heartbeat periods, three times the gone threshold, with no task at all.
+        for _ in range(30):
             time.sleep(0.2)
             ready = server.client.get("/health/ready")
             assert ready.status_code == 200, ready.json()

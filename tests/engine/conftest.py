@@ -37,14 +37,14 @@ def _hub_offline() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("tiny-turbo")
-    make_tiny_checkpoint(directory)
+    make_tiny_checkpoint(directory, lm=False)
     return directory
 
 
 @pytest.fixture(scope="session")
 def tiny_base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("tiny-base")
-    make_tiny_checkpoint(directory, variant="base")
+    make_tiny_checkpoint(directory, variant="base", lm=False)
     return directory
 
 
@@ -64,3 +64,17 @@ def base_engine(tiny_base_dir: Path) -> AceStepEngine:
 def source_audio() -> Audio:
     """3.3 s: not a whole number of latent frames (hop 1920), so padding paths are exercised."""
     return noise_audio(3.3)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny turbo checkpoint with its tiny 5 Hz LM planner in ``lm/`` (what ``aceserve model make-tiny`` writes)."""
+    directory = tmp_path_factory.mktemp("tiny-with-lm")
+    make_tiny_checkpoint(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def planner_engine(tiny_lm_dir: Path) -> AceStepEngine:
+    """The tiny checkpoint with its planner loaded by default."""
+    return load_engine(str(tiny_lm_dir), device="cpu", max_batch_size=4, warmup=False)

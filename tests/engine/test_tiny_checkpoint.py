@@ -41,7 +41,7 @@ def test_tiny_checkpoint_is_small(tiny_dir: Path) -> None:
 
 
 def test_two_builds_are_byte_identical(tiny_dir: Path, tmp_path: Path) -> None:
-    make_tiny_checkpoint(tmp_path)
+    make_tiny_checkpoint(tmp_path, lm=False)
     assert _digest(tmp_path) == _digest(tiny_dir)
 
 
@@ -61,7 +61,7 @@ def test_variant_is_recorded_in_the_transformer_config(tiny_base_dir: Path) -> N
 
 
 def test_script_entry_point_writes_a_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    main([str(tmp_path / "ck"), "--variant", "sft"])
+    main([str(tmp_path / "ck"), "--variant", "sft", "--no-lm"])
     assert "tiny sft checkpoint" in capsys.readouterr().out
     config = json.loads((tmp_path / "ck" / "transformer" / "config.json").read_text())
     assert detect_variant(config).name == "sft"

@@ -49,6 +49,16 @@ def log_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option(
+        "--lm-device", default=None, help="Device of the 5 Hz LM planner (default: the model's --device)."
+    )(func)
+    func = click.option(
+        "--lm",
+        default=None,
+        help="The 5 Hz LM planner ('thinking'): a local directory or hub id of an ACE-Step 5 Hz LM, or 'none'. "
+        "Default: the model directory's lm/ (the tiny checkpoint has one), else ACE-Step/acestep-5Hz-lm-0.6B for "
+        "a hub model.",
+    )(func)
     func = click.option("--device", default=None, help="cpu, cuda, cuda:N or auto (default auto).")(func)
     func = click.option(
         "--model",
@@ -127,11 +137,14 @@ def model() -> None:
 @model.command("make-tiny")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def model_make_tiny(directory: Path) -> None:
-    """Write a tiny random ACE-Step 1.5 checkpoint to DIRECTORY (makes noise; for tests and trying the API)."""
+    """Write a tiny random ACE-Step 1.5 checkpoint, with a tiny 5 Hz LM planner in DIRECTORY/lm, to DIRECTORY
+    (makes noise; for tests and trying the API)."""
     from aceserve.engine.tiny import make_tiny_checkpoint
 
     make_tiny_checkpoint(directory)
-    click.echo(f"Wrote the tiny random checkpoint to {directory}. It makes noise, not music.")
+    click.echo(
+        f"Wrote the tiny random checkpoint (and its planner LM in lm/) to {directory}. It makes noise, not music."
+    )
 
 
 @cli.group()

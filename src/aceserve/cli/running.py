@@ -51,6 +51,10 @@ def resolve_model(settings: Settings) -> str:
 
         click.echo(f"Building the tiny random checkpoint in {directory} ...", err=True)
         make_tiny_checkpoint(directory)
+    elif not (directory / "lm" / "config.json").is_file():  # built before the checkpoint carried a planner
+        from aceserve.engine.planner.tiny_lm import make_tiny_lm
+
+        make_tiny_lm(directory / "lm")
     click.secho(NOISE_BANNER, fg="yellow", bold=True, err=True)
     return str(directory)
 
@@ -79,6 +83,8 @@ def engine_factory(settings: Settings, model: str, device: str) -> Callable[[], 
             cpu_offload=settings.cpu_offload,
             compile=settings.compile,
             max_batch_size=settings.max_batch_size,
+            lm=settings.lm,
+            lm_device=settings.lm_device,
         )
 
     return load

@@ -62,7 +62,8 @@ import torch
 from aceserve.domain.errors import TaskCancelled, TaskInputError
 from aceserve.domain.states import TaskType
 from aceserve.engine.plan import EditMode, Geometry, Job, plan_job
-from aceserve.engine.planning import ignored_planner_inputs, wants_plan
+from aceserve.engine.planner.planner import Planner
+from aceserve.engine.planning import Planning, wants_plan
 from aceserve.engine.runner import PipelineRunner, pipeline_task, steps_to_run
 from aceserve.engine.types import (
     CHANNELS,
@@ -108,7 +109,14 @@ class AceStepEngine:
     """
 
     def __init__(
-        self, pipe: Any, *, model: str, variant: VariantDefaults, device: str, max_batch_size: int = 4
+        self,
+        pipe: Any,
+        *,
+        model: str,
+        variant: VariantDefaults,
+        device: str,
+        max_batch_size: int = 4,
+        planner: Planner | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"`max_batch_size` must be at least 1, got {max_batch_size!r}.")
@@ -122,6 +130,9 @@ class AceStepEngine:
         self._variant = variant
         self._geometry = Geometry(SAMPLE_RATE, int(math.prod(vae_config.downsampling_ratios)))
         self._runner = PipelineRunner(pipe, self._geometry)
+        detokenizer = getattr(pipe, "audio_token_detokenizer", None)
+        pool = int(getattr(getattr(detokenizer, "config", None), "pool_window_size", 5))
+        self._planning = Planning(planner, pool)
         self._lock = threading.Lock()
         self._invalid = itertools.count()
         self._info = EngineInfo(
@@ -146,9 +157,13 @@ class AceStepEngine:
     def runner(self) -> PipelineRunner:
         return self._runner
 
+    @property
+    def planner(self) -> Planner | None:
+        return self._planning.planner
+
     def plan(self, request: GenerationRequest) -> Job:
         job = plan_job(request, self._variant, self._geometry)
-        wants_plan(request, has_planner=False)
+        wants_plan(request, has_planner=self.planner is not None)
         return job
 
     def check(self, request: GenerationRequest) -> None:
@@ -169,6 +184,9 @@ class AceStepEngine:
         should_cancel: CancelCheck | None = None,
     ) -> list[GenerationResult]:
         jobs = [self.plan(request) for request in requests]
+        with self._lock, torch.no_grad():
+            planned = self._planning.run(jobs, should_cancel)
+        jobs = [p.job for p in planned]
         groups = self._groups(jobs)
         progress = _Progress(on_progress, sum(steps_to_run(jobs[g[0]]) + len(g) for g in groups))
         results: list[GenerationResult | None] = [None] * len(jobs)
@@ -191,11 +209,10 @@ class AceStepEngine:
                     decoded = self._runner.decode(latents[row : row + 1])
                     audio = self._runner.finish(jobs[index], decoded)
                     job = jobs[index]
-                    results[index] = GenerationResult(
-                        audio=audio,
-                        meta=self._meta(job, len(group)),
-                        notes=job.notes + ignored_planner_inputs(job.request),
-                    )
+                    meta = self._meta(job, len(group))
+                    if planned[index].meta is not None:
+                        meta["plan"] = planned[index].meta
+                    results[index] = GenerationResult(audio=audio, meta=meta, notes=job.notes + planned[index].notes)
                     progress.advance()
                 self._pipe.maybe_free_model_hooks()
         progress.finish()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ import torch
 
 from aceserve.domain.states import TaskType
 from aceserve.engine.engine import AceStepEngine
+from aceserve.engine.planner.load import NO_LM, PlannerLoadError, load_planner, resolve_lm
+from aceserve.engine.planner.planner import Planner
 from aceserve.engine.quiet import quiet_known_warnings
 from aceserve.engine.types import GenerationRequest
 from aceserve.engine.variants import detect_variant
@@ -29,6 +32,10 @@ from aceserve.engine.variants import detect_variant
 log = logging.getLogger(__name__)
 
 TINY_MODEL = "tiny"
+_LOADING = threading.Lock()
+"""One load at a time per process: transformers and diffusers build models under a process-wide
+meta-device context, so two threads loading at once (one worker per GPU, or two engines in one
+process) can get each other's empty weights."""
 WARMUP_SECONDS = 2.0
 
 
@@ -63,12 +70,18 @@ def _offline_advice(model: str) -> str:
     )
 
 
+def is_hub_id(model: str) -> bool:
+    """``owner/name`` that is not a path here."""
+    path = Path(model).expanduser()
+    return not (path.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1)
+
+
 def load_pipeline(model: str, dtype: torch.dtype) -> Any:
     """``AceStepPipeline.from_pretrained`` with errors turned into ``ModelLoadError``."""
     from diffusers import AceStepPipeline
 
     path = Path(model).expanduser()
-    is_local = path.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1
+    is_local = not is_hub_id(model)
     if is_local and not path.is_dir():
         raise ModelLoadError(
             f"Model {model!r} is not a directory here. Pass a checkpoint directory written by "
@@ -98,20 +111,42 @@ def load_engine(
     compile: bool = False,
     max_batch_size: int = 4,
     warmup: bool = True,
+    lm: str = "",
+    lm_device: str = "",
 ) -> AceStepEngine:
-    """Load ``model`` and return a ready engine (warmed up unless ``warmup=False``)."""
+    """Load ``model`` and return a ready engine (warmed up unless ``warmup=False``).
+
+    ``lm`` picks the 5 Hz LM planner (``planner/load.py``: empty for the model's own or the default,
+    ``none`` for none); it runs on ``lm_device`` (empty: the DiT's device)."""
     if max_batch_size < 1:
         raise ModelLoadError(f"`max_batch_size` must be at least 1, got {max_batch_size!r}.")
+    with _LOADING:
+        return _load_engine(model, device, cpu_offload, compile, max_batch_size, warmup, lm, lm_device)
+
+
+def _load_engine(
+    model: str,
+    device: str,
+    cpu_offload: bool,
+    compile: bool,
+    max_batch_size: int,
+    warmup: bool,
+    lm: str,
+    lm_device: str,
+) -> AceStepEngine:
     target = resolve_device(device)
+    lm_target = resolve_device(lm_device) if lm_device else target
     dtype = torch.bfloat16 if target.type == "cuda" else torch.float32
     if model == TINY_MODEL:
         from aceserve.engine.tiny import make_tiny_checkpoint
 
         with tempfile.TemporaryDirectory(prefix="aceserve-tiny-") as tmp:
-            make_tiny_checkpoint(Path(tmp))
+            make_tiny_checkpoint(Path(tmp), lm=lm != NO_LM)
             pipe = load_pipeline(tmp, dtype)
+            planner = _planner(pipe, lm, tmp, is_hub=False, device=lm_target)
     else:
         pipe = load_pipeline(model, dtype)
+        planner = _planner(pipe, lm, model, is_hub=is_hub_id(model), device=lm_target)
     return engine_from_pipeline(
         pipe,
         model=model,
@@ -120,7 +155,28 @@ def load_engine(
         compile=compile,
         max_batch_size=max_batch_size,
         warmup=warmup,
+        planner=planner,
     )
+
+
+def _planner(pipe: Any, lm: str, model_path: str, *, is_hub: bool, device: torch.device) -> Planner | None:
+    """The planner for ``pipe``, or None; a planner that cannot load raises ``ModelLoadError``."""
+    chosen = resolve_lm(lm, model_path, model_is_hub_id=is_hub)
+    if chosen is None:
+        return None
+    quantizer = getattr(getattr(pipe, "audio_tokenizer", None), "quantizer", None)
+    if quantizer is None or getattr(pipe, "audio_token_detokenizer", None) is None:
+        raise ModelLoadError(
+            "The 5 Hz LM planner needs the checkpoint's audio tokenizer and detokenizer, which this one lacks; "
+            "pass --lm none."
+        )
+    try:
+        with quiet_known_warnings():
+            planner = load_planner(chosen, device=device, codebook_size=int(quantizer.codebook_size))
+    except PlannerLoadError as exc:
+        raise ModelLoadError(str(exc)) from exc
+    log.info("loaded the 5 Hz LM planner %s on %s", chosen, device)
+    return planner
 
 
 def engine_from_pipeline(
@@ -132,6 +188,7 @@ def engine_from_pipeline(
     compile: bool = False,
     max_batch_size: int = 4,
     warmup: bool = True,
+    planner: Planner | None = None,
 ) -> AceStepEngine:
     """Place a loaded pipeline on ``device``, optionally offload and compile it, and wrap it."""
     variant = detect_variant(dict(pipe.transformer.config), model)
@@ -147,7 +204,9 @@ def engine_from_pipeline(
         pipe.vae.enable_tiling()
     pipe.set_progress_bar_config(disable=True)
     try:
-        engine = AceStepEngine(pipe, model=model, variant=variant, device=str(device), max_batch_size=max_batch_size)
+        engine = AceStepEngine(
+            pipe, model=model, variant=variant, device=str(device), max_batch_size=max_batch_size, planner=planner
+        )
     except ValueError as exc:
         raise ModelLoadError(f"Model {model!r} cannot be served: {exc}") from exc
     if compile:
@@ -161,6 +220,7 @@ def engine_from_pipeline(
                     style_prompt="warm-up",
                     duration=WARMUP_SECONDS,
                     infer_steps=1,
+                    thinking=False,
                 )
             ]
         )

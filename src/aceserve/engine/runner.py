@@ -59,6 +59,8 @@ EDIT_PIPELINE_TASK = {EditMode.FLOWEDIT: "text2music", EditMode.COVER: "cover", 
 
 def pipeline_task(job: Job) -> str:
     """The ACE-Step task (and so the DiT instruction) a job runs."""
+    if job.task is TaskType.TXT2AUDIO and job.codes:
+        return "cover"  # planned: rendered from the LM's audio codes
     return EDIT_PIPELINE_TASK[job.edit_mode] if job.task is TaskType.EDIT else PIPELINE_TASK[job.task]
 
 
@@ -163,7 +165,11 @@ class PipelineRunner:
         text_context = torch.cat([silence, ones], -1)
         steps = job.steps
         if task is TaskType.TXT2AUDIO:
-            phases = [self._phase(job, "text2music", job.condition, text_context, steps)]
+            if job.codes:  # planned: the LM's 5 Hz codes condition the DiT as a cover's source (as upstream)
+                codes_context = torch.cat([self._from_codes(job), ones], -1)
+                phases = [self._phase(job, "cover", job.condition, codes_context, steps)]
+            else:
+                phases = [self._phase(job, "text2music", job.condition, text_context, steps)]
             return _Item(generator, phases, noise=self._noise(generator, job.frames))
         if task is TaskType.AUDIO2AUDIO or (task is TaskType.EDIT and job.edit_mode == EditMode.COVER):
             latents = self._encode_audio(job, generator)[:, : job.frames]
@@ -269,6 +275,13 @@ class PipelineRunner:
         audio = torch.from_numpy(job.source).unsqueeze(0).to(device=self.device, dtype=vae.dtype)
         latents: torch.Tensor = vae.encode(audio).latent_dist.sample(generator=generator)
         return latents.transpose(1, 2).float()
+
+    def _from_codes(self, job: Job) -> torch.Tensor:
+        """The planner's audio codes through the pipeline's quantizer and detokenizer, cropped to the job."""
+        text = "".join(f"<|audio_code_{code}|>" for code in job.codes)
+        latents, _ = self.pipe.prepare_src_latents(device=self.device, dtype=self.dtype, batch_size=1, audio_codes=text)
+        semantic: torch.Tensor = latents[:, : job.frames].to(self.dtype)
+        return semantic
 
     def _semantic(self, latents: torch.Tensor, frames: int) -> torch.Tensor:
         """Cover conditioning: source latents through the audio tokenizer and back (5 Hz codes)."""

@@ -2,7 +2,8 @@
 
 ``make_tiny_checkpoint(DIR)`` builds the transformer, condition encoder, VAE, Qwen3 text encoder,
 audio tokenizer and detokenizer, scheduler, and a byte-level BPE tokenizer trained on the spot with
-the ``tokenizers`` library (nothing is downloaded), then ``save_pretrained(DIR)``. Loading it goes
+the ``tokenizers`` library (nothing is downloaded), then ``save_pretrained(DIR)``; and the tiny 5 Hz
+LM planner in ``DIR/lm``. Loading it goes
 through ``AceStepPipeline.from_pretrained`` exactly like a real checkpoint. It makes noise, not music.
 Two builds are byte-identical (seeded torch, deterministic tokenizer training).
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aceserve.engine.architecture import TINY, build_pipeline
+from aceserve.engine.planner.load import LM_SUBDIRECTORY
 from aceserve.engine.quiet import quiet_known_warnings
 
 TOKENIZER_VOCAB = 512
@@ -60,11 +62,12 @@ def build_tokenizer() -> Any:
     )
 
 
-def make_tiny_checkpoint(directory: Path, *, variant: str = "turbo") -> None:
+def make_tiny_checkpoint(directory: Path, *, variant: str = "turbo", lm: bool = True) -> None:
     """Write the tiny checkpoint to ``directory`` (created if needed) with ``save_pretrained``.
 
     ``variant`` (turbo, base or sft) is recorded in the transformer config as real checkpoints do;
-    base and sft run classifier-free guidance.
+    base and sft run classifier-free guidance. ``lm`` also writes the tiny 5 Hz LM planner into
+    ``directory/lm`` (``planner/tiny_lm.py``), which the loader then takes by default.
     """
     if variant not in ("turbo", "base", "sft"):
         raise ValueError(f"`variant` must be one of turbo, base, sft; got {variant!r}.")
@@ -79,14 +82,19 @@ def make_tiny_checkpoint(directory: Path, *, variant: str = "turbo") -> None:
         pipe.save_pretrained(directory)
     finally:
         quiet.setLevel(level)
+    if lm:
+        from aceserve.engine.planner.tiny_lm import make_tiny_lm
+
+        make_tiny_lm(directory / LM_SUBDIRECTORY)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write the tiny random ACE-Step 1.5 checkpoint.")
     parser.add_argument("directory", type=Path)
     parser.add_argument("--variant", default="turbo", choices=["turbo", "base", "sft"])
+    parser.add_argument("--no-lm", action="store_true", help="Leave out the tiny 5 Hz LM planner.")
     args = parser.parse_args(argv)
-    make_tiny_checkpoint(args.directory, variant=args.variant)
+    make_tiny_checkpoint(args.directory, variant=args.variant, lm=not args.no_lm)
     print(f"wrote the tiny {args.variant} checkpoint to {args.directory}")
 
 
