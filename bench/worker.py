@@ -56,7 +56,7 @@ from aceserve.worker.stages import Stage
 PROMPT = "energetic synth pop with punchy drums"
 
 
-def task_bodies(steps: int, repeat: int) -> list[dict[str, Any]]:
+def task_bodies(steps: int, repeat: int, tasks: int = 0) -> list[dict[str, Any]]:
     wav = encode_audio(tone(30.0), fmt=OutputFormat.WAV)
     inline = "data:audio/wav;base64," + base64.b64encode(wav).decode()
 
@@ -73,7 +73,7 @@ def task_bodies(steps: int, repeat: int) -> list[dict[str, Any]]:
         "input": {"style_prompt": PROMPT, "style_audio": inline, "infer_steps": steps, "output_format": "mp3"},
     }
     one = [txt(60, "mp3")] * 8 + [txt(30, "mp3")] * 4 + [txt(60, "wav")] * 2 + [a2a] * 2
-    return one * repeat
+    return (one * repeat)[:tasks] if tasks else one * repeat
 
 
 def tone(seconds: float) -> np.ndarray:
@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=8, help="denoising steps per task")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=1, help="times the 16-task queue is repeated")
+    parser.add_argument("--tasks", type=int, default=0, help="only the first N tasks of the queue (0: all)")
     parser.add_argument("--encode-workers", type=int, default=0, help="0: cores less one")
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file per mode")
     parser.add_argument("--modes", nargs="+", choices=["on", "off"], default=["on", "off"])
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         engine = build_engine(args, root)
-        bodies = task_bodies(args.steps, args.repeat)
+        bodies = task_bodies(args.steps, args.repeat, args.tasks)
         print(
             f"worker: {len(bodies)} tasks, batches of {args.batch}, {args.steps} steps, {engine.info.model} on "
             f"{engine.info.device}, torch threads {torch.get_num_threads()}, {available_cores()} cores"

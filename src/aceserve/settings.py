@@ -174,6 +174,12 @@ class Settings(BaseSettings):
     default_max_concurrent: int = Field(default=10, ge=1)
     rate_limit_per_minute: int = Field(default=0, ge=0, description="Requests per key per minute; 0: off.")
     max_queued_tasks: int = Field(default=1000, ge=1, description="Pending tasks beyond which creates get 429.")
+    max_queued_per_account: int = Field(
+        default=200,
+        ge=1,
+        description="One account's waiting (pending or staged) tasks beyond which its creates get 429, so one "
+        "account cannot fill the queue for all.",
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = Field(

@@ -21,6 +21,7 @@ from aceserve.storage import open_storage
 from aceserve.store.db import Database
 from aceserve.worker.execute import BatchRunner
 from aceserve.worker.inputs import InputResolver
+from tests.faults.processes import Zygote
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +36,25 @@ def tiny_engine(tiny_model: Path) -> AceStepEngine:
     return load_engine(str(tiny_model), device="cpu", max_batch_size=4, warmup=False)
 
 
+@pytest.fixture(scope="session")
+def zygote(tiny_model: Path) -> Iterator[Zygote]:
+    """Forks worker processes with the tiny model loaded (attempts are plenty: kills use them up)."""
+    running = Zygote(tiny_model, ACESERVE_MAX_ATTEMPTS="50", ACESERVE_MAX_BATCH_SIZE="2")
+    yield running
+    running.close()
+
+
 RunnerFactory = Callable[[Engine], BatchRunner]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Soak variants run only when asked for (``-m soak``)."""
+    if "soak" in (config.option.markexpr or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("soak") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from aceserve.store import queue, tasks
+from aceserve.store import fairness, queue, tasks
 from aceserve.store.db import Database
 from tests.store.helpers import make_account, make_task
 
@@ -22,12 +22,12 @@ def explain(database: Database, statement: Any) -> str:
     return "\n".join(str(row[-1]) for row in rows)
 
 
-def test_claim_query_uses_the_pending_index(database: Database) -> None:
+def test_claim_query_reads_the_queue_through_the_account_status_index(database: Database) -> None:
     account = make_account(database)
     for _ in range(5):
         make_task(database, account)
-    plan = explain(database, queue.pending_query().limit(1))
-    assert "ix_tasks_pending_created" in plan, plan
+    plan = explain(database, fairness.fair_pending(queue.CLAIM_CANDIDATES))
+    assert "ix_tasks_account_status" in plan, plan
 
 
 def test_reaper_query_uses_the_processing_lease_index(database: Database) -> None:

@@ -23,8 +23,14 @@ def success(data: Any) -> dict[str, Any]:
 
 
 def success_response(data: Any) -> Response:
-    """The success envelope rendered straight to bytes (no ``jsonable_encoder`` walk: ``data`` is JSON-ready)."""
-    return Response(orjson.dumps(success(data)), media_type="application/json")
+    """The success envelope rendered straight to bytes (no ``jsonable_encoder`` walk: ``data`` is JSON-ready).
+    A string stored below the API that orjson refuses (a lone surrogate) is rendered by ``json_bytes``."""
+    body = success(data)
+    try:
+        content = orjson.dumps(body)
+    except TypeError:
+        content = json_bytes(body)
+    return Response(content, media_type="application/json")
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Fair claim order across accounts: round-robin by each account's position in its own queue.
 
-A pending task's *rank* is its place among its account's pending tasks (1 for the account's oldest).
-Workers claim by rank first, then age: every account's oldest task before any account's second, and
-so on. An account with 1000 queued tasks therefore makes another account's single task wait behind
-one of them, not behind all 1000; within an account, tasks still run oldest first.
+A pending task's *rank* is its place in its account's line: the account's running (processing) tasks
+first, then its pending ones, oldest first. Workers claim by rank first, then age: an account's next
+task waits until every other account with fewer tasks running or ahead of it has had its turn. An
+account with 1000 queued tasks therefore makes another account's single task wait behind one of them,
+not behind all 1000; within an account, tasks still run oldest first.
 
 ``queue.claim`` reads the order here (without locks: PostgreSQL takes no ``FOR UPDATE`` beside a
 window function) and then locks candidates one by one with ``SKIP LOCKED``. ``queue_position`` counts
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from aceserve.domain.states import TaskStatus
@@ -22,12 +23,14 @@ from aceserve.store.models import Task
 
 
 def _ranked() -> Any:
-    rank = func.row_number().over(partition_by=Task.account_id, order_by=(Task.created_at, Task.id))
-    return (
-        select(Task.id, Task.batch_hint, Task.created_at, rank.label("rank"))
-        .where(Task.status == TaskStatus.PENDING)
-        .subquery("ranked")
+    running_first = case((Task.status == TaskStatus.PROCESSING, 0), else_=1)
+    rank = func.row_number().over(partition_by=Task.account_id, order_by=(running_first, Task.created_at, Task.id))
+    lines = (
+        select(Task.id, Task.status, Task.batch_hint, Task.created_at, rank.label("rank"))
+        .where(Task.status.in_([TaskStatus.PENDING, TaskStatus.PROCESSING]))
+        .subquery("lines")
     )
+    return select(lines).where(lines.c.status == TaskStatus.PENDING).subquery("ranked")
 
 
 def fair_pending(limit: int, *, batch_hint: str | None = None) -> Any:

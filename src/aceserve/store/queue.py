@@ -19,7 +19,7 @@ from aceserve.domain import billing
 from aceserve.domain.errors import StaleLease
 from aceserve.domain.states import PHASE_KEY, TaskPhase, TaskStatus, TaskType
 from aceserve.domain.text import storable_text
-from aceserve.store import accounts, tasks, transitions
+from aceserve.store import accounts, fairness, tasks, transitions
 from aceserve.store.clock import utcnow
 from aceserve.store.db import Database
 from aceserve.store.models import StoredFile, Task
@@ -48,21 +48,36 @@ class HeartbeatReply:
     cancel_requested: bool
 
 
-def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1) -> list[Lease]:
-    """Lease the oldest pending task and up to ``max_batch - 1`` pending tasks sharing its batch hint.
+CLAIM_CANDIDATES = 64
+"""Pending tasks read in claim order per claim; more than that many workers claiming at once would
+make some find nothing this round (they claim again at once)."""
 
-    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent workers pass over each other's rows.
-    SQLite: the write transaction is ``BEGIN IMMEDIATE``, so claims are serialized.
+
+def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1) -> list[Lease]:
+    """Lease the next pending task in fair order (``store.fairness``: each account's oldest first) and
+    up to ``max_batch - 1`` pending tasks sharing its batch hint, in the same order.
+
+    PostgreSQL: candidates are locked one by one with ``FOR UPDATE SKIP LOCKED``, so concurrent
+    workers pass over each other's rows. SQLite: the write transaction is ``BEGIN IMMEDIATE``, so
+    claims are serialized.
     """
     with db.write() as session:
-        first = session.scalar(pending_query().limit(1))
+        first = None
+        for task_id in session.scalars(fairness.fair_pending(CLAIM_CANDIDATES)).all():
+            first = _lock_pending(session, task_id)
+            if first is not None:
+                break
         if first is None:
             return []
         tasks = [first]
         if first.batch_hint is not None and max_batch > 1:
-            tasks += session.scalars(
-                pending_query().where(Task.batch_hint == first.batch_hint, Task.id != first.id).limit(max_batch - 1)
-            ).all()
+            mates = session.scalars(fairness.fair_pending(CLAIM_CANDIDATES, batch_hint=first.batch_hint)).all()
+            for task_id in mates:
+                if len(tasks) >= max_batch:
+                    break
+                mate = None if task_id == first.id else _lock_pending(session, task_id)
+                if mate is not None:
+                    tasks.append(mate)
         now = utcnow()
         queued_since = {task.id: task.updated_at for task in tasks}  # when each became pending
         leases = []
@@ -91,13 +106,13 @@ def claim(db: Database, *, owner: str, lease_seconds: float, max_batch: int = 1)
         return leases
 
 
-def pending_query() -> Any:
-    """Oldest pending tasks first, skipping rows other workers hold (the claim's SELECT)."""
-    return (
+def _lock_pending(session: Session, task_id: str) -> Task | None:
+    """The task, locked, if it is still pending and no other worker holds it."""
+    return session.scalar(
         select(Task)
-        .where(Task.status == TaskStatus.PENDING)
-        .order_by(Task.created_at, Task.id)
+        .where(Task.id == task_id, Task.status == TaskStatus.PENDING)
         .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
     )
 
 

@@ -85,7 +85,12 @@ class TaskSubmitter:
             )
             with self.db.write() as session:
                 result = tasks.create_task(
-                    session, account_id, draft, max_queued=self.settings.max_queued_tasks, key_hash=key_hash
+                    session,
+                    account_id,
+                    draft,
+                    max_queued=self.settings.max_queued_tasks,
+                    max_queued_per_account=self.settings.max_queued_per_account,
+                    key_hash=key_hash,
                 )
             data = render_task(result.task)
         except BaseException:

@@ -66,7 +66,13 @@ class Created:
 
 
 def create_task(
-    session: Session, account_id: str, draft: TaskDraft, *, max_queued: int, key_hash: str | None = None
+    session: Session,
+    account_id: str,
+    draft: TaskDraft,
+    *,
+    max_queued: int,
+    key_hash: str | None = None,
+    max_queued_per_account: int | None = None,
 ) -> Created:
     """Freeze credit and insert the task (pending, or staged over the concurrency limit) with its
     webhook event, all in the caller's transaction.
@@ -84,6 +90,14 @@ def create_task(
         return Created(earlier, created=False)
     if checks.queued >= max_queued:
         raise TooManyRequests(f"The queue is full ({checks.queued} tasks waiting); try again later.", retry_after=30)
+    if max_queued_per_account is not None:
+        own = count_waiting(session, account.id)
+        if own >= max_queued_per_account:
+            raise TooManyRequests(
+                f"This account already has {own} tasks waiting, its limit (max_queued_per_account); try again "
+                "when some have started.",
+                retry_after=30,
+            )
     accounts.freeze(session, account, draft.task_id, draft.frozen_units, why=draft.why)
     status = TaskStatus.PENDING if checks.running < account.max_concurrent else TaskStatus.STAGED
     now = utcnow()
@@ -138,6 +152,18 @@ def append_logs(task: Task, lines: Iterable[str]) -> None:
     added = [line for line in lines if line not in current]
     if added:
         task.logs = {**(task.logs or {}), "lines": current + added}
+
+
+def count_waiting(session: Session, account_id: str) -> int:
+    """The account's tasks waiting to run (pending or staged): what ``max_queued_per_account`` caps."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Task)
+            .where(Task.account_id == account_id, Task.status.in_([TaskStatus.PENDING, TaskStatus.STAGED]))
+        )
+        or 0
+    )
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def post_once(
         return result(Outcome.RETRY, str(exc))
     timeouts = {"connect": timeout_seconds, "read": timeout_seconds, "write": timeout_seconds, "pool": timeout_seconds}
     url = endpoint.url
-    target = httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path)
+    target = httpcore.URL(scheme=url.raw_scheme, host=endpoint.host.encode("ascii"), port=url.port, target=url.raw_path)
     try:
         with (
             httpcore.ConnectionPool(

@@ -22,6 +22,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import unquote
 
 import httpx
 
@@ -42,6 +43,7 @@ _ALLOW_HINT: Final = "set ACESERVE_ALLOW_PRIVATE_WEBHOOKS=true to allow it"
 # Hosts that inet_aton (and so getaddrinfo) reads as an IPv4 address: 127.1, 0x7f.1, 2130706433.
 _NUMERIC_V4: Final = re.compile(r"[0-9A-Fa-fXx.]+")
 _ERRNO_PREFIX: Final = re.compile(r"^\[Errno -?\d+\]\s*")
+_HOST_NAME: Final = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_](?:[a-z0-9_-]{0,62}))*")
 
 
 class EndpointRefused(Exception):
@@ -68,11 +70,9 @@ def parse_endpoint(text: str) -> Endpoint:
     if url.scheme not in ("http", "https"):
         raise EndpointRefused(f"invalid endpoint URL: the scheme must be http or https, not {url.scheme!r}")
     try:
-        host = url.raw_host.decode("ascii")
+        host = normalize_host(url.raw_host.decode("ascii"))
     except UnicodeDecodeError as exc:
         raise EndpointRefused("invalid endpoint URL: the host is not ASCII after IDNA encoding") from exc
-    if not host:
-        raise EndpointRefused("invalid endpoint URL: it has no host")
     port = url.port if url.port is not None else (443 if url.scheme == "https" else 80)
     if not 0 < port < 65536:
         raise EndpointRefused(f"invalid endpoint URL: the port {port} is out of range")
@@ -125,21 +125,43 @@ class EndpointPolicy:
         return f"endpoint resolves to a private address ({display_address(address)}); {_ALLOW_HINT}"
 
 
+def normalize_host(raw: str) -> str:
+    """The host as the resolver and the address check must see it: percent-encoding decoded, lower
+    case, without the trailing dot of a fully qualified name (``127.0.0.1.`` is ``127.0.0.1``,
+    ``%6Cocalhost`` is ``localhost``). A host that is no name or address after that is refused, so it
+    is a 400 at create rather than a day of unresolvable retries."""
+    host = unquote(raw).lower()
+    if ":" in host:  # an IPv6 literal (brackets already removed)
+        if parse_address(host) is None:
+            raise EndpointRefused(f"invalid endpoint URL: {raw!r} is not an IPv6 address")
+        return host
+    host = host.rstrip(".")
+    if not host:
+        raise EndpointRefused("invalid endpoint URL: it has no host")
+    if not _HOST_NAME.fullmatch(host):
+        raise EndpointRefused(f"invalid endpoint URL: the host {raw!r} is not a host name or an IP address")
+    return host
+
+
 def check_endpoint_at_create(endpoint: str, *, allow_private: bool) -> None:
     """Refuse at create an endpoint whose host is a non-public IP literal or ``localhost``; no DNS.
 
-    A host name that merely resolves to a private address passes here and is refused by the sender,
-    which is the check that counts (it also sees rebinding). An empty or unparsable endpoint passes
-    too: the request parser has already judged its form.
+    The host is normalized first (``normalize_host``): ``127.0.0.1.`` and ``127%2E0%2E0%2E1`` are
+    ``127.0.0.1``, and a host that is no name or address after decoding is a 400 too. A host name
+    that merely resolves to a private address passes here and is refused by the sender, which is the
+    check that counts (it also sees rebinding). An empty endpoint passes.
 
     Raises:
         InvalidInput: on ``config.webhook_config.endpoint``, naming the address.
     """
-    if not endpoint or allow_private:
+    if not endpoint:
         return
     try:
         host = parse_endpoint(endpoint).host
-    except EndpointRefused:
+    except EndpointRefused as exc:
+        reason = str(exc).removeprefix("invalid endpoint URL: ")
+        raise InvalidInput(ENDPOINT_FIELD, f"is not a usable URL: {reason}") from None
+    if allow_private:
         return
     private = private_literal_host(host)
     if private is not None:

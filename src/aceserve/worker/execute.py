@@ -288,6 +288,7 @@ class BatchRunner:
                     "duration": round(seconds, 3),
                     **{k: v for k, v in result.meta.items() if k in ("steps", "guidance_scale", "variant", "plan")},
                 }
+                self.beat.finish(lease.task_id)  # the final write: no beat may race it
                 completed = queue.complete(
                     self.db,
                     lease,
@@ -302,13 +303,12 @@ class BatchRunner:
                 self.storage.delete(record.storage_key)
         except StaleLease:
             self._discard(record)
+            self.beat.finish(lease.task_id)
             log.warning("task %s was taken over by another worker; dropping this result", lease.task_id)
         except Exception as exc:
             self._discard(record)
             log.exception("storing the output of task %s failed", lease.task_id)
             self.fail(lease, f"Storing the output failed: {exc}", retryable=True)
-            return
-        self.beat.finish(lease.task_id)
 
     def _discard(self, record: StoredFile | None) -> None:
         if record is not None:
@@ -337,13 +337,12 @@ class BatchRunner:
         )
 
     def _record(self, what: str, lease: queue.Lease, write: Callable[..., object], **kwargs: Any) -> None:
-        """A final write for one task, which then leaves the heartbeat. If the write cannot be made,
+        """A final write for one task, which leaves the heartbeat first. If the write cannot be made,
         the lease runs out and the reaper decides, so one task's trouble never stops the rest."""
+        self.beat.finish(lease.task_id)
         try:
             write(self.db, lease, **kwargs)
         except StaleLease:
             log.warning("task %s was taken over; not %s it here", lease.task_id, what)
         except Exception:
             log.exception("%s task %s failed; the reaper will take it when its lease expires", what, lease.task_id)
-        finally:
-            self.beat.finish(lease.task_id)

@@ -73,6 +73,8 @@ class Heartbeat:
                 self.leases[lease.task_id] = lease
                 self.progress[lease.task_id] = 0.0
                 self.phases[lease.task_id] = phase
+                self.lost.discard(lease.task_id)  # a new run of a task this worker held before
+                self.cancelled.discard(lease.task_id)
 
     def held(self) -> list[str]:
         with self._lock:
@@ -95,7 +97,10 @@ class Heartbeat:
         self.running = set()
 
     def finish(self, task_id: str) -> None:
-        """The task has ended here (completed, failed or released): stop renewing its lease."""
+        """The task is about to end here (completed, failed or released): stop renewing its lease.
+        Called before the final write, so no beat races it and finds the lease gone; the lease
+        still has most of its time left, and if the final write fails the reaper takes the task
+        when it runs out."""
         with self._lock:
             self.leases.pop(task_id, None)
             self.progress.pop(task_id, None)
@@ -141,9 +146,11 @@ class Heartbeat:
         try:
             reply = queue.heartbeat(self.db, lease, lease_seconds=self.lease_seconds, progress=progress, phase=phase)
         except StaleLease:
-            log.warning("lost the lease on task %s; its result will be discarded", lease.task_id)
             with self._lock:
+                if self.leases.get(lease.task_id) is not lease:
+                    return  # it ended here meanwhile (or runs anew): nothing was lost
                 self.lost.add(lease.task_id)
+            log.warning("lost the lease on task %s; its result will be discarded", lease.task_id)
             return
         except Exception:
             log.exception("heartbeat failed for task %s; will retry", lease.task_id)
