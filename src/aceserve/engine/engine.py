@@ -167,7 +167,6 @@ class AceStepEngine:
 
     def plan(self, request: GenerationRequest) -> Job:
         job = plan_job(request, self._variant, self._geometry)
-        wants_plan(request, has_planner=False)
         loaded = self._adapters.names if self._adapters is not None else ()
         if job.lora and job.lora not in loaded:
             listed = ", ".join(loaded) if loaded else "none"
