@@ -214,7 +214,8 @@ class GpuCheck:
             results, wall = self.timed(lambda e=engine, b=batch: e.generate(b))
             outputs[name] = [r.audio for r in results]
             if name == "bf16":
-                latents = engine.runner.denoise([engine.plan(batch[0])])
+                with torch.no_grad():
+                    latents = engine.runner.denoise([engine.plan(batch[0])])
                 latent_dtype = str(latents.dtype if latents is not None else None).removeprefix("torch.")
             self.add(Row("bf16 vs fp32", f"{tiny} {name}", "10 s", "1", f"{wall:.2f}", f"{wall / 10:.4f}", self.peak()))
             del engine, pipe
