@@ -151,7 +151,9 @@ class Settings(BaseSettings):
     encode_timeout_seconds: float = Field(default=120.0, gt=0, description="Longest one output may take to encode.")
 
     isolate_decoding: bool = Field(
-        default=True, description="Decode input audio in a helper process, so a decoder crash cannot kill the worker."
+        default=True,
+        description="Decode input audio in a helper process (the worker) and measure it in helper processes (the "
+        "API's create and upload), so a decoder crash on a crafted file fails that task or request, not the process.",
     )
 
     decode_timeout_seconds: float = Field(default=120.0, gt=0, description="Longest one input may take to decode.")
@@ -159,6 +161,12 @@ class Settings(BaseSettings):
     # --- files ---------------------------------------------------------------------------------
     output_retention_hours: float = Field(default=72.0, gt=0)
     upload_retention_hours: float = Field(default=24.0, gt=0)
+    webhook_retention_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="Delivered and given-up webhook events (their payloads and secrets) are kept this long for "
+        "inspection, then deleted by the janitor; pending ones are kept until sent or given up.",
+    )
     janitor_interval_seconds: float = Field(default=300.0, gt=0)
 
     # --- webhooks ------------------------------------------------------------------------------
