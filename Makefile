@@ -12,6 +12,9 @@ MODEL  ?= tiny
 ARGS   ?=
 # Torch first, pinned, so pip never pulls a different (CUDA-sized) build for a dependency.
 TORCH  ?= torch==2.13.0
+# The suite runs in PYTEST_WORKERS pytest-xdist processes, whole files to a worker (module fixtures shared as
+# before); much of its time is spent waiting on servers and subprocesses. PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
 # The browser tests (tests/browser) drive Debian's chromium through Playwright; installed when missing.
 CHROMIUM ?= /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -46,7 +49,7 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 pytest: $(STAMP) $(CHROMIUM)
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # bench/api.py loads the servers with wrk (a Debian package), installed here when missing.
 bench: $(STAMP)
