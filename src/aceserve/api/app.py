@@ -19,6 +19,7 @@ from aceserve.api.envelope import EnvelopeResponse
 from aceserve.api.errors import UnexpectedErrors, install_error_handlers
 from aceserve.api.mcp import McpEndpoint, install_mcp
 from aceserve.api.ratelimit import RateLimiter
+from aceserve.api.reads import HotReads
 from aceserve.api.routes import account, events, files, health, metrics, tasks, uploads
 from aceserve.api.routes.pages import install_pages
 from aceserve.api.schemas import install_openapi
@@ -65,6 +66,7 @@ def build_services(settings: Settings) -> Services:
         submitter,
         feed,
         OpenStreams(settings.events_max_streams_per_key),
+        HotReads(inline=not db.is_postgres, threads=min(4, settings.api_threads)),
     )
 
 
@@ -105,6 +107,7 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
                 service.stop()
             services.feed.close()
             services.wakeup.close()
+            services.reads.close()
             services.db.dispose()
 
     app = FastAPI(

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from aceserve.domain.billing import units_to_usd, usd_to_units
 from aceserve.domain.errors import Conflict, InsufficientCredit, InvalidInput, NotFound
 from aceserve.store.clock import new_uuid, utcnow
+from aceserve.store.db import Database
 from aceserve.store.models import Account, ApiKey, LedgerEntry
 
 KEY_PREFIX_LENGTH = 12
@@ -287,9 +288,9 @@ _LIVE_KEY = select(ApiKey.id, ApiKey.account_id, ApiKey.last_used_at).where(
 )
 
 
-def live_key(connection: Connection | Session, key_hash: str) -> LiveKey | None:
-    """The live key with this hash (``hash_key``), or None when it is unknown or revoked."""
-    row = connection.execute(_LIVE_KEY, {"key_hash": key_hash}).first()
+def live_key(db: Database, key_hash: str) -> LiveKey | None:
+    """The live key with this hash (``hash_key``), or None when it is unknown or revoked (a prepared read)."""
+    row = db.prepared(_LIVE_KEY).first({"key_hash": key_hash})
     return None if row is None else LiveKey(row.id, row.account_id, row.last_used_at)
 
 

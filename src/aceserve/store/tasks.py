@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    Connection,
     Integer,
     Select,
     Table,
@@ -29,6 +28,7 @@ from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests, Unau
 from aceserve.domain.states import ACTIVE_STATUSES, TaskStatus, TaskType
 from aceserve.store import accounts, transitions
 from aceserve.store.clock import new_uuid, utcnow
+from aceserve.store.db import Database
 from aceserve.store.models import Account, ApiKey, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
 from aceserve.store.render import render_task
@@ -291,23 +291,23 @@ KEYED_TASK_QUERY = (
 )
 
 
-def read_for_key(connection: Connection, key_hash: str, task_id: str) -> KeyedRead:
-    """A task as its owner's key sees it, in one statement (the key live, the task, its queue position);
+def read_for_key(db: Database, key_hash: str, task_id: str) -> KeyedRead:
+    """A task as its owner's key sees it, in one prepared read (the key live, the task, its queue position);
     a second one only when nothing was found, to tell an unknown key (401) from an unknown task (404)."""
     if _looks_like_uuid(task_id):
-        row = connection.execute(KEYED_TASK_QUERY, {"key_hash": key_hash, "task_id": task_id.lower()}).first()
+        row = db.prepared(KEYED_TASK_QUERY).first({"key_hash": key_hash, "task_id": task_id.lower()})
         if row is not None:
             return KeyedRead(row.account_id, row.key_id, row.key_last_used_at, row, row.queue_position)
-    key = accounts.live_key(connection, key_hash)
+    key = accounts.live_key(db, key_hash)
     return KeyedRead(None) if key is None else KeyedRead(key.account_id, key.id, key.last_used_at)
 
 
-def read_task(connection: Connection, account_id: str, task_id: str) -> Any | None:
+def read_task(db: Database, account_id: str, task_id: str) -> Any | None:
     """The account's task as a row with its queue position (``queue_position``), or None (also for other
-    accounts' tasks: they are indistinguishable from missing ones)."""
+    accounts' tasks: they are indistinguishable from missing ones). A prepared read."""
     if not _looks_like_uuid(task_id):
         return None
-    return connection.execute(ACCOUNT_TASK_QUERY, {"account_id": account_id, "task_id": task_id.lower()}).first()
+    return db.prepared(ACCOUNT_TASK_QUERY).first({"account_id": account_id, "task_id": task_id.lower()})
 
 
 def render_task_now(row: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from aceserve.api.deps import (
     ServicesDep,
     invalid_key,
     key_hash_from,
-    note_key_use,
+    note_key_use_async,
     services_of,
 )
 from aceserve.api.envelope import success, success_response
@@ -99,16 +99,16 @@ async def submit_body(
         schemas.TaskResponse, 401, 404, 429, descriptions={404: "No task with this id belongs to this account."}
     ),
 )
-def get_task(task_id: str, request: Request) -> Response:
-    # The poll path: one statement checks the key and reads the task (no separate auth dependency).
+async def get_task(task_id: str, request: Request) -> Response:
+    # The poll path: one prepared read checks the key and reads the task (no separate auth dependency),
+    # where ``services.reads`` runs it (inline on SQLite).
     services = services_of(request)
     key_hash = key_hash_from(request)
-    with services.db.query() as connection:
-        found = task_store.read_for_key(connection, key_hash, task_id)
+    found = await services.reads.run(task_store.read_for_key, services.db, key_hash, task_id)
     if found.account_id is None:
         raise invalid_key()
     services.rate_limiter.check(key_hash)
-    note_key_use(services.db, found.key_id, found.key_last_used_at)
+    await note_key_use_async(services.db, found.key_id, found.key_last_used_at)
     if found.task is None:
         raise NotFound(f"Task {task_id} was not found.")
     return success_response(view_of(found.task, services.settings.public_url).data)
