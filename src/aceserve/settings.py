@@ -159,6 +159,12 @@ class Settings(BaseSettings):
     # --- files ---------------------------------------------------------------------------------
     output_retention_hours: float = Field(default=72.0, gt=0)
     upload_retention_hours: float = Field(default=24.0, gt=0)
+    webhook_retention_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="Delivered and given-up webhook events (their payloads and secrets) are kept this long for "
+        "inspection, then deleted by the janitor; pending ones are kept until sent or given up.",
+    )
     janitor_interval_seconds: float = Field(default=300.0, gt=0)
 
     # --- webhooks ------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ class Studio:
         return httpx.Client(base_url=self.url, headers={"x-api-key": self.key}, timeout=30)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     """`aceserve serve --model tiny` on a free loopback port, its SQLite database and files in a temp dir."""
     data_dir = tmp_path_factory.mktemp("studio")
@@ -68,13 +68,15 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     process.wait(60)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
+    # Package scope, not session: Playwright's sync driver leaves its asyncio loop marked as running in the
+    # main thread until it stops, so any later test that starts a loop of its own (anyio.run) would fail.
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     assert Path(CHROMIUM).is_file(), (
         f"{CHROMIUM} is missing: the browser tests need Debian's chromium (`apt-get install chromium`, "

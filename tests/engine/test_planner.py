@@ -149,3 +149,20 @@ def test_metadata_fields_map_to_the_thoughts_names() -> None:
 def test_other_task_types_never_plan(planner_engine: AceStepEngine, task_type: str, source_audio: object) -> None:
     (result,) = planner_engine.generate([request(task_type, audio=source_audio, duration=1.0)])
     assert "plan" not in result.meta and result.notes == ()
+
+
+def test_planning_reports_progress_before_the_dit_runs(planner_engine: AceStepEngine) -> None:
+    seen: list[float] = []
+    planner_engine.generate([request("txt2audio", seed=31)], on_progress=seen.append)
+    planning = [value for value in seen if value < 0.5]
+    # the LM writes 50 codes (plus a chain of thought): many reports inside planning's half of the bar
+    assert len(planning) >= 20, seen
+    assert seen == sorted(seen) and len(set(seen)) == len(seen) and seen[-1] == 1.0
+    assert any(value > 0.4 for value in planning), "the codes phase fills planning's share"
+
+
+def test_a_task_without_planning_starts_its_progress_at_the_dit(planner_engine: AceStepEngine) -> None:
+    seen: list[float] = []
+    planner_engine.generate([request("txt2audio", seed=31, thinking=False)], on_progress=seen.append)
+    # turbo: 8 steps and one decode, each a ninth of the whole bar (the last held below 1 until the end)
+    assert seen[:8] == pytest.approx([n / 9 for n in range(1, 9)]) and seen[8:] == [0.999, 1.0], seen

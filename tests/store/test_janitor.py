@@ -6,13 +6,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from aceserve.domain.states import DeliveryState
 from aceserve.storage import LocalFileStorage
 from aceserve.store.clock import utcnow
 from aceserve.store.db import Database
 from aceserve.store.files import get_live_file, new_file_record, put_file
-from aceserve.store.models import StoredFile
+from aceserve.store.models import StoredFile, WebhookDelivery
+from aceserve.store.outbox import prune_finished
 from aceserve.worker.janitor import sweep, sweep_orphans
+from tests.store.helpers import make_account, make_task
 
 
 def _age(storage: LocalFileStorage, key: str, age: timedelta) -> None:
@@ -100,3 +104,48 @@ def test_sweep_counts_expired_files_and_orphans(database: Database, tmp_path: Pa
 def test_a_negative_grace_is_refused(database: Database, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="grace"):
         sweep_orphans(database, LocalFileStorage(tmp_path), grace=timedelta(seconds=-1))
+
+
+def _event_states(db: Database) -> dict[str, str]:
+    with db.read() as session:
+        return {row.id: row.state for row in session.scalars(select(WebhookDelivery))}
+
+
+def test_finished_webhook_events_past_retention_are_deleted_and_the_rest_kept(
+    database: Database, tmp_path: Path
+) -> None:
+    account = make_account(database)
+    for _ in range(7):  # each create writes its "pending" event to the outbox
+        make_task(database, account, webhook="https://hooks.example/aceserve")
+    with database.write() as session:
+        rows = list(session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
+        assert len(rows) == 7
+        week_ago = utcnow() - timedelta(days=8)
+        plan = [
+            (DeliveryState.DELIVERED, week_ago),
+            (DeliveryState.DELIVERED, week_ago),
+            (DeliveryState.DEAD, week_ago),
+            (DeliveryState.DELIVERED, week_ago),
+            (DeliveryState.PENDING, week_ago),  # still owed: kept whatever its age
+            (DeliveryState.DELIVERED, utcnow()),  # inside the retention: kept
+            (DeliveryState.DEAD, utcnow()),
+        ]
+        for row, (state, created_at) in zip(rows, plan, strict=True):
+            row.state, row.created_at = state, created_at
+        kept = {row.id for row, (state, created_at) in zip(rows, plan, strict=True) if created_at != week_ago}
+        kept |= {rows[4].id}
+    storage = LocalFileStorage(tmp_path / "files")
+    assert sweep(database, storage, webhook_retention=timedelta(days=7)) == 4
+    assert set(_event_states(database)) == kept
+    assert sweep(database, storage, webhook_retention=timedelta(days=7)) == 0
+
+
+def test_pruning_works_through_batches(database: Database) -> None:
+    account = make_account(database)
+    for _ in range(5):
+        make_task(database, account, webhook="https://hooks.example/aceserve")
+    with database.write() as session:
+        for row in session.scalars(select(WebhookDelivery)):
+            row.state, row.created_at = DeliveryState.DELIVERED, utcnow() - timedelta(hours=2)
+    assert prune_finished(database, created_before=utcnow() - timedelta(hours=1), batch=2) == 5
+    assert _event_states(database) == {}

@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from aceserve.cli.common import build_settings, main_guard, open_db, store_options
+from aceserve.cli.common import build_settings, describe_database, main_guard, open_db, store_options
 from aceserve.domain.billing import units_to_usd
 from aceserve.domain.errors import NotFound
-from aceserve.store import accounts
-from aceserve.store.db import describe_url
-from aceserve.store.models import Account
+
+if TYPE_CHECKING:
+    from aceserve.store.models import Account
 
 SHOW_SECRET = click.option(
     "--show-secret", is_flag=True, help="Also print the account's webhook signing secret (keep it private)."
@@ -45,6 +45,8 @@ def keys_create(
     config_file: Path | None, account_name: str, create_account: bool, credits_usd: float | None, **flags: Any
 ) -> None:
     """Print a new API key for an existing account (shown once; stored hashed)."""
+    from aceserve.store import accounts
+
     settings = build_settings(config_file, **flags)
     if credits_usd is not None and not create_account:
         raise click.UsageError(
@@ -57,7 +59,7 @@ def keys_create(
         except NotFound as exc:
             if not create_account:
                 raise click.ClickException(
-                    f"No account named {account_name!r} in {describe_url(settings.database_url)}. Check the name "
+                    f"No account named {account_name!r} in {describe_database(settings)}. Check the name "
                     f"(`aceserve accounts list`), create it with `aceserve accounts create {account_name}`, or pass "
                     "--create-account to create it with unlimited credit (--credits-usd N for a balance)."
                 ) from exc
@@ -76,6 +78,8 @@ def keys_create(
 @main_guard
 def keys_list(config_file: Path | None, account_name: str | None, **flags: Any) -> None:
     """List keys by prefix (never the secret): account, created, last used, revoked."""
+    from aceserve.store import accounts
+
     db = open_db(build_settings(config_file, **flags))
     with db.read() as session:
         listed = accounts.list_keys(session, account_name)
@@ -95,6 +99,8 @@ def keys_list(config_file: Path | None, account_name: str | None, **flags: Any) 
 @main_guard
 def keys_revoke(config_file: Path | None, prefix: str, **flags: Any) -> None:
     """Revoke the key(s) starting with PREFIX (at least 8 characters). Takes effect at once."""
+    from aceserve.store import accounts
+
     db = open_db(build_settings(config_file, **flags))
     with db.write() as session:
         count = accounts.revoke_key(session, prefix)
@@ -122,6 +128,8 @@ def accounts_create(
     **flags: Any,
 ) -> None:
     """Create an account (then give it a key with `aceserve keys create --account NAME`)."""
+    from aceserve.store import accounts
+
     settings = build_settings(config_file, **flags)
     db = open_db(settings)
     with db.write() as session:
@@ -136,6 +144,8 @@ def accounts_create(
 @main_guard
 def accounts_list(config_file: Path | None, **flags: Any) -> None:
     """List accounts: balance, frozen credit, concurrency limit, live keys."""
+    from aceserve.store import accounts
+
     db = open_db(build_settings(config_file, **flags))
     with db.read() as session:
         listed = accounts.list_accounts(session)
@@ -164,6 +174,8 @@ def accounts_list(config_file: Path | None, **flags: Any) -> None:
 @main_guard
 def accounts_credit(config_file: Path | None, name: str, usd: float, show_secret: bool, **flags: Any) -> None:
     """Add USD credit to an account (negative to remove)."""
+    from aceserve.store import accounts
+
     db = open_db(build_settings(config_file, **flags))
     with db.write() as session:
         account = accounts.get_account_by_name(session, name, lock=True)
@@ -178,6 +190,8 @@ def accounts_credit(config_file: Path | None, name: str, usd: float, show_secret
 @main_guard
 def accounts_show(config_file: Path | None, name: str, show_secret: bool, **flags: Any) -> None:
     """Show an account's balance, frozen credit and limits."""
+    from aceserve.store import accounts
+
     db = open_db(build_settings(config_file, **flags))
     with db.read() as session:
         click.echo(describe(accounts.get_account_by_name(session, name), show_secret=show_secret))

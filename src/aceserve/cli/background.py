@@ -7,6 +7,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from aceserve.api.deps import Services
 from aceserve.engine.types import Engine
@@ -99,7 +100,8 @@ def janitor_service() -> ThreadService:
     def run(services: Services, stop: threading.Event) -> None:
         while True:
             try:
-                sweep(services.db, services.storage)
+                retention = timedelta(hours=services.settings.webhook_retention_hours)
+                sweep(services.db, services.storage, webhook_retention=retention)
                 forget(services.db, older_than=services.settings.worker_forget_seconds)
             except Exception:
                 log.exception("janitor sweep failed")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aceserve.domain.errors import AceserveError, NotFound
 from aceserve.settings import Settings, load_settings
-from aceserve.store.db import Database, describe_url
-from aceserve.store.migrate import open_database
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) loads when a command opens it: client commands start faster
+    from aceserve.store.db import Database
 
 _DATABASE_SHOWN = "aceserve_database"
 
@@ -49,6 +50,8 @@ def build_settings(config_file: Path | None, **flags: Any) -> Settings:
 
 def open_db(settings: Settings) -> Database:
     """The migrated database; a "not found" from this command then names it."""
+    from aceserve.store.migrate import open_database
+
     context = click.get_current_context(silent=True)
     if context is not None:
         context.meta[_DATABASE_SHOWN] = describe_database(settings)
@@ -57,6 +60,8 @@ def open_db(settings: Settings) -> Database:
 
 def describe_database(settings: Settings) -> str:
     """The database as an operator recognises it (no password)."""
+    from aceserve.store.db import describe_url
+
     return describe_url(settings.database_url)
 
 

@@ -9,21 +9,19 @@ is wrong.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import click
-import httpx2
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel import Server
-from mcp.server.stdio import stdio_server
-from mcp.types import CallToolRequestParams, CallToolResult, ListToolsResult, PaginatedRequestParams
 
 from aceserve import __version__
 from aceserve.cli.generate import DEFAULT_URL
 from aceserve.client import AceClient, ApiError, ServerUnreachable
+
+if TYPE_CHECKING:  # the MCP SDK takes a second to import: only `aceserve mcp` itself loads it
+    from mcp import Client
+    from mcp.server.context import ServerRequestContext
+    from mcp.server.lowlevel import Server
+    from mcp.types import CallToolRequestParams, CallToolResult, ListToolsResult, PaginatedRequestParams
 
 MCP_PATH = "/mcp"
 CONNECT_SECONDS = 30.0
@@ -41,6 +39,8 @@ def mcp_command(url: str, key: str | None) -> None:
         raise click.UsageError("No API key: pass --key or set ACESERVE_API_KEY (`aceserve keys create` makes one).")
     url = url.rstrip("/")
     check_server(url, key)
+    import anyio
+
     anyio.run(bridge, url, key)
 
 
@@ -57,6 +57,11 @@ def check_server(url: str, key: str) -> None:
 
 
 async def bridge(url: str, key: str) -> None:
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.server.stdio import stdio_server
+
     # No read timeout: a tool call waits for its task, which may sit in a queue for a long while.
     http = httpx2.AsyncClient(headers={"x-api-key": key}, timeout=httpx2.Timeout(CONNECT_SECONDS, read=None))
     async with http, Client(streamable_http_client(f"{url}{MCP_PATH}", http_client=http)) as remote:
@@ -67,6 +72,7 @@ async def bridge(url: str, key: str) -> None:
 
 def bridge_server(remote: Client) -> Server[Any]:
     """A server whose tools are ``remote``'s: listings and calls are forwarded, progress comes back."""
+    from mcp.server.lowlevel import Server
 
     async def on_list_tools(
         ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None

@@ -77,19 +77,33 @@ from aceserve.engine.types import (
 )
 from aceserve.engine.variants import VariantDefaults
 
+PLANNING_SHARE = 0.5
+"""The part of a task's progress the 5 Hz LM's planning fills when the task plans (the DiT's steps and
+decoding fill the rest). A fixed split: the LM's decode steps run one after another, hundreds for a
+long song, so planning can take as long as the DiT or longer."""
+
+
+def _scaled(callback: ProgressCallback | None, share: float) -> ProgressCallback | None:
+    """``callback`` for a stage that fills the first ``share`` of the bar."""
+    if callback is None or not share:
+        return None
+    report = callback
+    return lambda done: report(done * share)
+
 
 class _Progress:
     """Fraction of work done, reported monotonically and ending at exactly 1.0."""
 
-    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+    def __init__(self, callback: ProgressCallback | None, total: int, start: float = 0.0) -> None:
         self._callback = callback
         self._total = max(total, 1)
+        self._start = start  # the share already reported (planning's)
         self._done = 0
-        self._last = 0.0
+        self._last = start
 
     def advance(self, units: int = 1) -> None:
         self._done = min(self._done + units, self._total)
-        self._report(min(self._done / self._total, 0.999))
+        self._report(min(self._start + (1.0 - self._start) * self._done / self._total, 0.999))
 
     def finish(self) -> None:
         self._report(1.0)
@@ -192,11 +206,12 @@ class AceStepEngine:
         should_cancel: CancelCheck | None = None,
     ) -> list[GenerationResult]:
         jobs = [self.plan(request) for request in requests]
+        share = PLANNING_SHARE if self._planning.wanted(jobs) else 0.0
         with self._lock, torch.no_grad():
-            planned = self._planning.run(jobs, should_cancel)
+            planned = self._planning.run(jobs, should_cancel, _scaled(on_progress, share))
         jobs = [p.job for p in planned]
         groups = self._groups(jobs)
-        progress = _Progress(on_progress, sum(steps_to_run(jobs[g[0]]) + len(g) for g in groups))
+        progress = _Progress(on_progress, sum(steps_to_run(jobs[g[0]]) + len(g) for g in groups), start=share)
         results: list[GenerationResult | None] = [None] * len(jobs)
 
         def on_step_end(pipe: Any, step: int, t: float, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:

@@ -163,13 +163,24 @@ class Planning:
         self.planner = planner
         self.pool = pool
 
-    def run(self, jobs: list[Job], should_stop: Callable[[], bool] | None = None) -> list[Planned]:
+    def wanted(self, jobs: list[Job]) -> bool:
+        """Whether any of ``jobs`` runs the planner."""
+        return any(wants_plan(job.request, has_planner=self.planner is not None) for job in jobs)
+
+    def run(
+        self,
+        jobs: list[Job],
+        should_stop: Callable[[], bool] | None = None,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> list[Planned]:
+        """Plan the jobs that want it; ``on_progress`` gets the fraction of planning done."""
         planned = [Planned(job, None, ignored_planner_inputs(job.request)) for job in jobs]
         chosen = [i for i, job in enumerate(jobs) if wants_plan(job.request, has_planner=self.planner is not None)]
         if not chosen or self.planner is None:
             return planned
         try:
-            outcomes = self.planner.plan([plan_request(jobs[i], self.pool) for i in chosen], should_stop)
+            requests = [plan_request(jobs[i], self.pool) for i in chosen]
+            outcomes = self.planner.plan(requests, should_stop, on_progress)
         except PlanningStopped as exc:
             raise TaskCancelled("The task was cancelled while it was being planned.") from exc
         for index, outcome in zip(chosen, outcomes, strict=True):

@@ -20,6 +20,7 @@ from typing import Any
 from aceserve.engine.architecture import TINY, build_pipeline
 from aceserve.engine.planner.load import LM_SUBDIRECTORY
 from aceserve.engine.quiet import quiet_known_warnings
+from aceserve.engine.tiny_tokenizer import train_byte_level_bpe
 
 TOKENIZER_VOCAB = 512
 EOS_TOKEN = "<|endoftext|>"
@@ -44,19 +45,9 @@ _CORPUS = [
 
 def build_tokenizer() -> Any:
     """A ``PreTrainedTokenizerFast`` with a byte-level BPE trained here on ``_CORPUS``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=TOKENIZER_VOCAB,
-        special_tokens=[EOS_TOKEN, PAD_TOKEN],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    tokenizer = train_byte_level_bpe(_CORPUS, vocab_size=TOKENIZER_VOCAB, special_tokens=[EOS_TOKEN, PAD_TOKEN])
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN, model_max_length=4096
     )

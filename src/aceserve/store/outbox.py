@@ -7,12 +7,18 @@ never touches the task row.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from aceserve.domain.states import DeliveryState
 from aceserve.store.clock import opaque_id, utcnow
+from aceserve.store.db import Database
 from aceserve.store.models import Task, WebhookDelivery
 from aceserve.store.render import render_task
+
+PRUNE_BATCH = 500
 
 
 def enqueue_task_event(session: Session, task: Task) -> WebhookDelivery | None:
@@ -38,3 +44,22 @@ def enqueue_task_event(session: Session, task: Task) -> WebhookDelivery | None:
     )
     session.add(delivery)
     return delivery
+
+
+def prune_finished(db: Database, *, created_before: datetime, batch: int = PRUNE_BATCH) -> int:
+    """Delete delivered and given-up events created before ``created_before`` (their payloads and
+    secrets too), ``batch`` rows per transaction. Pending events stay whatever their age: the sender
+    still owes them. Returns how many were deleted."""
+    outbox = WebhookDelivery
+    finished = select(outbox.id).where(
+        outbox.state.in_([DeliveryState.DELIVERED, DeliveryState.DEAD]), outbox.created_at < created_before
+    )
+    deleted = 0
+    while True:
+        with db.write() as session:
+            ids = list(session.scalars(finished.limit(batch)))
+            if ids:
+                session.execute(delete(outbox).where(outbox.id.in_(ids)).execution_options(synchronize_session=False))
+        deleted += len(ids)
+        if len(ids) < batch:
+            return deleted

@@ -1,4 +1,5 @@
-"""Deletes files past their retention (outputs 3 days, uploads 24 h by default), and orphaned bytes.
+"""Deletes files past their retention (outputs 3 days, uploads 24 h by default), orphaned bytes, and
+finished webhook events past theirs (7 days by default), so neither storage nor the outbox grows forever.
 
 Bytes are stored before their ``files`` row is committed (``store.files.put_file``), so a crash in
 between leaves bytes no row points to. :func:`sweep_orphans` deletes those once they are older than
@@ -15,6 +16,7 @@ from aceserve.storage import FileStorage
 from aceserve.store.clock import utcnow
 from aceserve.store.db import Database
 from aceserve.store.files import delete_records, known_storage_keys, read_expired
+from aceserve.store.outbox import prune_finished
 
 log = logging.getLogger("aceserve.janitor")
 
@@ -22,9 +24,21 @@ ORPHAN_GRACE = timedelta(hours=1)
 ORPHAN_BATCH = 500  # keys per lookup: under SQLite's 999 bound parameters
 
 
-def sweep(db: Database, storage: FileStorage) -> int:
-    """Delete expired files (bytes, then records), then orphaned bytes. Returns how many were removed."""
-    return sweep_expired(db, storage) + sweep_orphans(db, storage)
+def sweep(db: Database, storage: FileStorage, *, webhook_retention: timedelta | None = None) -> int:
+    """Delete expired files (bytes, then records), then orphaned bytes, then (given ``webhook_retention``)
+    finished webhook events older than it. Returns how many files and events were removed."""
+    removed = sweep_expired(db, storage) + sweep_orphans(db, storage)
+    if webhook_retention is not None:
+        removed += sweep_webhook_events(db, webhook_retention)
+    return removed
+
+
+def sweep_webhook_events(db: Database, retention: timedelta) -> int:
+    """Delete delivered and given-up webhook events created more than ``retention`` ago."""
+    removed = prune_finished(db, created_before=utcnow() - retention)
+    if removed:
+        log.info("janitor removed %d finished webhook event(s) older than %s", removed, retention)
+    return removed
 
 
 def sweep_expired(db: Database, storage: FileStorage) -> int:

@@ -107,8 +107,14 @@ class Decoder:
         self.vocab = vocab
         self.device = device
 
-    def run(self, rows: Sequence[Row], should_stop: Callable[[], bool] | None = None) -> Decoded:
-        """Decode every row to the end of its program; ``should_stop`` is polled every 16 steps."""
+    def run(
+        self,
+        rows: Sequence[Row],
+        should_stop: Callable[[], bool] | None = None,
+        on_step: Callable[[int], None] | None = None,
+    ) -> Decoded:
+        """Decode every row to the end of its program; ``should_stop`` is polled every 16 steps and
+        ``on_step`` told the steps done after each."""
         started = time.perf_counter()
         guided = [i for i, row in enumerate(rows) if row.sampling.cfg_scale > 1.0 and row.unconditional is not None]
         prompts = [row.prompt for row in rows] + [rows[i].unconditional or "" for i in guided]
@@ -149,6 +155,8 @@ class Decoder:
                 mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
                 positions = positions[:, -1:] + 1
                 steps += 1
+                if on_step is not None:
+                    on_step(steps)
         return Decoded(tokens=tokens, seconds=time.perf_counter() - started, steps=steps, stopped=stopped)
 
     def _choose(

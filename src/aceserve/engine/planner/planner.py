@@ -9,7 +9,10 @@
 3. Audio codes (tasks that think): the chain of thought stands as the assistant's message and the LM
    writes exactly ``codes`` 5 Hz audio codes, under guidance against an empty chain of thought.
 
-Every task's outcome is its own: a plan, or the reason its output could not be used.
+Every task's outcome is its own: a plan, or the reason its output could not be used. Progress is
+reported in decode steps against what each phase is expected to take: exactly the codes for phase 3,
+typical lengths for the free-length phases 1 and 2 (a phase that runs long holds its share's end until
+the next one starts).
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ from aceserve.engine.planner.prompts import (
 from aceserve.engine.planner.vocab import AUDIO_CODES, build_vocabulary
 
 MAX_SEED = 2**63 - 1
+THOUGHT_STEPS = 96  # typical decode steps of a chain of thought: metadata and a one-line caption
+INSPIRATION_STEPS = 384  # a chain of thought and lyrics
+CODES_OVERHEAD = 4  # the forced tokens around the audio codes
+
+PlanProgressCallback = Callable[[float], None]
 
 
 class PlanningStopped(Exception):
@@ -94,16 +102,32 @@ class Planner:
         self.decoder = Decoder(model, tokenizer, self.vocab, device)
         self.codebook_size = min(codebook_size, AUDIO_CODES)
 
-    def plan(self, requests: Sequence[PlanRequest], should_stop: Callable[[], bool] | None = None) -> list[PlanOutcome]:
+    def plan(
+        self,
+        requests: Sequence[PlanRequest],
+        should_stop: Callable[[], bool] | None = None,
+        on_progress: PlanProgressCallback | None = None,
+    ) -> list[PlanOutcome]:
+        """Plan every request; ``on_progress`` gets the fraction of planning done (monotonic, below 1)."""
         states = [_State(r, r.caption, r.lyrics, r.given) for r in requests]
-        self._inspire([s for s in states if s.request.description], should_stop)
-        self._think([s for s in states if s.error is None and not _has_all(s.metadata)], should_stop)
-        self._write_codes([s for s in states if s.error is None and s.request.codes > 0], should_stop)
+        inspiring = [s for s in states if s.request.description]
+        expected = (
+            INSPIRATION_STEPS if inspiring else 0,
+            THOUGHT_STEPS if any(s.request.description or not _has_all(s.metadata) for s in states) else 0,
+            max((s.request.codes + CODES_OVERHEAD for s in states if s.request.codes > 0), default=0),
+        )
+        progress = _PlanProgress(on_progress, expected)
+        self._inspire(inspiring, should_stop, progress.phase(0))
+        thinking = [s for s in states if s.error is None and not _has_all(s.metadata)]
+        self._think(thinking, should_stop, progress.phase(1))
+        self._write_codes(
+            [s for s in states if s.error is None and s.request.codes > 0], should_stop, progress.phase(2)
+        )
         return [self._outcome(state) for state in states]
 
     # -- phases -------------------------------------------------------------------------------
 
-    def _inspire(self, states: list[_State], should_stop: Callable[[], bool] | None) -> None:
+    def _inspire(self, states: list[_State], should_stop: Callable[[], bool] | None, on_step: _OnStep) -> None:
         rows = []
         for state in states:
             request = state.request
@@ -111,7 +135,7 @@ class Planner:
             messages = inspiration_messages(request.description or "", instrumental=False)
             sampling = dataclasses.replace(request.sampling, cfg_scale=1.0)  # upstream guides no inspiration
             rows.append(Row(self.renderer.opening(messages), program, sampling, _seed(request.seed, 0)))
-        for state, text in self._decode(states, rows, should_stop):
+        for state, text in self._decode(states, rows, should_stop, on_step):
             try:
                 inspired = parse_metadata(text)
                 if not state.request.keep_lyrics:
@@ -124,14 +148,14 @@ class Planner:
             state.thought_caption = inspired.caption
             state.metadata = _merge(state.metadata, inspired)
 
-    def _think(self, states: list[_State], should_stop: Callable[[], bool] | None) -> None:
+    def _think(self, states: list[_State], should_stop: Callable[[], bool] | None, on_step: _OnStep) -> None:
         rows = []
         for state in states:
             prompt = self.renderer.opening(thought_messages(state.caption, state.lyrics))
             unconditional = self.renderer.opening(unconditional_thought_messages(state.lyrics))
             program = self.grammar.thought(state.known())
             rows.append(Row(prompt, program, state.request.sampling, _seed(state.request.seed, 1), unconditional))
-        for state, text in self._decode(states, rows, should_stop):
+        for state, text in self._decode(states, rows, should_stop, on_step):
             try:
                 thought = parse_metadata(text)
             except PlanError as exc:
@@ -140,7 +164,7 @@ class Planner:
             state.thought_caption = thought.caption
             state.metadata = _merge(state.metadata, thought)
 
-    def _write_codes(self, states: list[_State], should_stop: Callable[[], bool] | None) -> None:
+    def _write_codes(self, states: list[_State], should_stop: Callable[[], bool] | None, on_step: _OnStep) -> None:
         rows = []
         for state in states:
             fields = state.metadata.fields()
@@ -153,7 +177,7 @@ class Planner:
             program = self.grammar.codes(state.request.codes)
             rows.append(Row(prompt, program, state.request.sampling, _seed(state.request.seed, 2), unconditional))
         code_of = self.vocab.code_of
-        for state, tokens in self._decode_tokens(states, rows, should_stop):
+        for state, tokens in self._decode_tokens(states, rows, should_stop, on_step):
             codes = tuple(code_of[token] for token in tokens if token in code_of)
             if len(codes) != state.request.codes or any(code >= self.codebook_size for code in codes):
                 state.error = f"audio codes: the LM wrote {len(codes)} usable codes, not {state.request.codes}"
@@ -163,11 +187,11 @@ class Planner:
     # -- helpers ------------------------------------------------------------------------------
 
     def _decode_tokens(
-        self, states: list[_State], rows: list[Row], should_stop: Callable[[], bool] | None
+        self, states: list[_State], rows: list[Row], should_stop: Callable[[], bool] | None, on_step: _OnStep
     ) -> list[tuple[_State, list[int]]]:
         if not rows:
             return []
-        decoded = self.decoder.run(rows, should_stop)
+        decoded = self.decoder.run(rows, should_stop, on_step)
         if decoded.stopped:
             raise PlanningStopped("planning was stopped")
         for state, tokens in zip(states, decoded.tokens, strict=True):
@@ -176,11 +200,11 @@ class Planner:
         return list(zip(states, decoded.tokens, strict=True))
 
     def _decode(
-        self, states: list[_State], rows: list[Row], should_stop: Callable[[], bool] | None
+        self, states: list[_State], rows: list[Row], should_stop: Callable[[], bool] | None, on_step: _OnStep
     ) -> list[tuple[_State, str]]:
         return [
             (state, self.tokenizer.decode(tokens, skip_special_tokens=False))
-            for state, tokens in self._decode_tokens(states, rows, should_stop)
+            for state, tokens in self._decode_tokens(states, rows, should_stop, on_step)
         ]
 
     def _outcome(self, state: _State) -> PlanOutcome:
@@ -189,6 +213,33 @@ class Planner:
         metadata = dataclasses.replace(state.metadata, caption=state.thought_caption, duration=state.request.seconds)
         plan = Plan(metadata=metadata, lyrics=state.written_lyrics, codes=state.codes)
         return PlanOutcome(plan, None, state.tokens, state.seconds)
+
+
+_OnStep = Callable[[int], None] | None
+
+
+class _PlanProgress:
+    """Planning's progress: each phase owns a share of the bar in proportion to its expected steps."""
+
+    def __init__(self, callback: PlanProgressCallback | None, expected: tuple[int, ...]) -> None:
+        self._callback = callback
+        self._expected = expected
+        self._total = sum(expected)
+        self._last = 0.0
+
+    def phase(self, index: int) -> _OnStep:
+        """The step callback of phase ``index`` (``None`` when nobody listens or nothing is expected)."""
+        if self._callback is None or not self._expected[index]:
+            return None
+        start = sum(self._expected[:index])
+        expected = self._expected[index]
+        return lambda steps: self._report((start + min(steps, expected)) / self._total)
+
+    def _report(self, value: float) -> None:
+        value = min(value, 0.999)
+        if self._callback is not None and value > self._last:
+            self._last = value
+            self._callback(value)
 
 
 def _has_all(metadata: Metadata) -> bool:

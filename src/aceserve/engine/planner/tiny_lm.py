@@ -17,6 +17,7 @@ import torch
 
 from aceserve.engine.planner.prompts import INSPIRATION_INSTRUCTION, LM_INSTRUCTION
 from aceserve.engine.planner.vocab import AUDIO_CODES, THINK_END, THINK_START, code_token
+from aceserve.engine.tiny_tokenizer import train_byte_level_bpe
 
 TEXT_VOCAB = 1024
 EOS = "<|im_end|>"
@@ -38,19 +39,10 @@ _CORPUS = [
 
 
 def build_tokenizer() -> Any:
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken
     from transformers import PreTrainedTokenizerFast
 
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=TEXT_VOCAB,
-        special_tokens=[PAD, "<|im_start|>", EOS],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    tokenizer = train_byte_level_bpe(_CORPUS, vocab_size=TEXT_VOCAB, special_tokens=[PAD, "<|im_start|>", EOS])
     tokenizer.add_tokens([AddedToken(tag, special=False, normalized=False) for tag in (THINK_START, THINK_END)])
     tokenizer.add_special_tokens(
         [AddedToken(code_token(code), special=True, normalized=False) for code in range(AUDIO_CODES)]
