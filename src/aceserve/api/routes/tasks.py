@@ -29,7 +29,7 @@ from aceserve.store import tasks as task_store
 from aceserve.store.render import absolute_urls, render_task
 from aceserve.webhooks import check_endpoint_at_create
 
-router = APIRouter(prefix="/api/v1", tags=["tasks"], dependencies=schemas.DOCUMENT_AUTH)
+router = schemas.authenticated(APIRouter(prefix="/api/v1", tags=["tasks"]))
 
 IdempotencyKey = Annotated[
     str | None,
