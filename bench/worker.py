@@ -43,6 +43,7 @@ from aceserve.domain.states import OutputFormat
 from aceserve.engine.types import Engine
 from aceserve.media import SAMPLE_RATE, encode_audio
 from aceserve.media.isolated import IsolatedEncoder
+from aceserve.media.probing import InProcessProber
 from aceserve.settings import Settings, available_cores
 from aceserve.storage import open_storage
 from aceserve.store import accounts
@@ -107,7 +108,7 @@ def run_mode(
     with db.write() as session:
         account = accounts.create_account(session, f"bench-{time.time_ns()}", credits_usd=None, max_concurrent=10**6)
         account_id = account.id
-    submitter = TaskSubmitter(settings, db, storage, wakeup)
+    submitter = TaskSubmitter(settings, db, storage, wakeup, InProcessProber())  # the bench queues trusted audio
     ids = [submitter.submit(account_id, parse_create_request(body))["task_id"] for body in bodies]
     worker = Worker(settings, db, storage, wakeup, lambda: engine, device=settings.device)
     stop = threading.Event()

@@ -151,7 +151,9 @@ class Settings(BaseSettings):
     encode_timeout_seconds: float = Field(default=120.0, gt=0, description="Longest one output may take to encode.")
 
     isolate_decoding: bool = Field(
-        default=True, description="Decode input audio in a helper process, so a decoder crash cannot kill the worker."
+        default=True,
+        description="Decode input audio in a helper process (the worker) and measure it in helper processes (the "
+        "API's create and upload), so a decoder crash on a crafted file fails that task or request, not the process.",
     )
 
     decode_timeout_seconds: float = Field(default=120.0, gt=0, description="Longest one input may take to decode.")

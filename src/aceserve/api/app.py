@@ -24,6 +24,7 @@ from aceserve.api.routes import account, events, files, health, metrics, tasks, 
 from aceserve.api.routes.pages import install_pages
 from aceserve.api.schemas import install_openapi
 from aceserve.api.streams import OpenStreams
+from aceserve.media.probing import AudioProber, InProcessProber, IsolatedProber
 from aceserve.settings import Settings
 from aceserve.storage import open_storage
 from aceserve.store.feed import TaskFeed
@@ -55,7 +56,7 @@ def build_services(settings: Settings) -> Services:
     db = open_database(settings.database_url)
     storage = open_storage(settings.storage_url, files_dir=settings.files_dir, s3_endpoint_url=settings.s3_endpoint_url)
     wakeup = Wakeup.for_database(settings.database_url)
-    submitter = TaskSubmitter(settings, db, storage, wakeup)
+    submitter = TaskSubmitter(settings, db, storage, wakeup, audio_prober(settings))
     feed = TaskFeed.for_database(settings.database_url, poll_seconds=settings.events_poll_seconds)
     return Services(
         settings,
@@ -68,6 +69,13 @@ def build_services(settings: Settings) -> Services:
         OpenStreams(settings.events_max_streams_per_key),
         HotReads(inline=not db.is_postgres, threads=min(4, settings.api_threads)),
     )
+
+
+def audio_prober(settings: Settings) -> AudioProber:
+    """Measures the audio requests carry: in helper processes unless ``isolate_decoding`` is off."""
+    if settings.isolate_decoding:
+        return IsolatedProber(timeout_seconds=settings.decode_timeout_seconds)
+    return InProcessProber()
 
 
 def telemetry_options() -> dict[str, Any]:
@@ -108,6 +116,7 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
             services.feed.close()
             services.wakeup.close()
             services.reads.close()
+            services.submitter.close()
             services.db.dispose()
 
     app = FastAPI(

@@ -25,6 +25,7 @@ from aceserve.domain.errors import InvalidInput
 from aceserve.domain.inputs import CreateTaskCommand, batch_hint
 from aceserve.domain.inputs_models import Audio2AudioInput, EditInput, TaskInput
 from aceserve.media import sniff_audio_type
+from aceserve.media.probing import AudioProber
 from aceserve.settings import Settings
 from aceserve.storage import FileMissing, FileStorage
 from aceserve.store import tasks
@@ -39,11 +40,18 @@ from aceserve.store.wakeup import Wakeup
 class TaskSubmitter:
     """Owns the create step; one per process, shared by every request."""
 
-    def __init__(self, settings: Settings, db: Database, storage: FileStorage, wakeup: Wakeup) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, storage: FileStorage, wakeup: Wakeup, prober: AudioProber
+    ) -> None:
         self.settings = settings
         self.db = db
         self.storage = storage
         self.wakeup = wakeup
+        self.prober = prober
+
+    def close(self) -> None:
+        """Stop what it runs beside the process (the audio probe's helpers)."""
+        self.prober.close()
 
     def submit(
         self,
@@ -119,7 +127,7 @@ class TaskSubmitter:
         return task_input, seconds
 
     def _probe(self, data: bytes, field: str) -> float:
-        return probe_audio(data, field, max_seconds=self.settings.max_input_audio_seconds)
+        return probe_audio(self.prober, data, field, max_seconds=self.settings.max_input_audio_seconds)
 
     def _own_file_seconds(self, url: str, field: str) -> float | None:
         """The length of one of this server's files named by ``url``; None for any other URL."""

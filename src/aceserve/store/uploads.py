@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from aceserve.domain.errors import InvalidInput, TaskInputError
 from aceserve.domain.uploads import Upload
-from aceserve.media import probe_seconds, sniff_audio_type
+from aceserve.media import sniff_audio_type
+from aceserve.media.probing import AudioProber
 from aceserve.storage import FileStorage
 from aceserve.store.db import Database
 from aceserve.store.files import add_file, file_path, put_file
 
 
-def probe_audio(data: bytes, field: str, *, max_seconds: float) -> float:
+def probe_audio(prober: AudioProber, data: bytes, field: str, *, max_seconds: float) -> float:
     """Seconds of audio in ``data``; a 400 naming ``field`` when it is not audio or is too long."""
     try:
-        return probe_seconds(data, field=field, max_seconds=max_seconds)
+        return prober.probe(data, field=field, max_seconds=max_seconds)
     except TaskInputError as exc:
         rule = str(exc).removeprefix(f"`{field}` ")
         raise InvalidInput(field, rule) from None
@@ -25,6 +26,7 @@ def save_upload(
     account_id: str,
     upload: Upload,
     *,
+    prober: AudioProber,
     retention_hours: float,
     max_seconds: float,
 ) -> str:
@@ -34,7 +36,7 @@ def save_upload(
     if sniffed != upload.ext:
         found = f"{sniffed} audio" if sniffed else "not a recognised audio format"
         raise InvalidInput("file_data", f"content is {found}, which does not match the .{upload.ext} extension")
-    seconds = probe_audio(upload.data, "file_data", max_seconds=max_seconds)
+    seconds = probe_audio(prober, upload.data, "file_data", max_seconds=max_seconds)
     record = put_file(
         storage,
         upload.data,

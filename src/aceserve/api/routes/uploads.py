@@ -46,6 +46,7 @@ async def upload(request: Request, account: AccountDep, services: ServicesDep) -
         services.storage,
         account.id,
         checked,
+        prober=services.submitter.prober,
         retention_hours=settings.upload_retention_hours,
         max_seconds=settings.max_input_audio_seconds,
     )
