@@ -86,6 +86,16 @@ def test_api_workers_serves_from_several_processes(tmp_path: Path, database_url:
         task_id = created.json()["data"]["task_id"]
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda _: client.get(f"/api/v1/task/{task_id}"), range(64)))
+            more = list(  # each on a connection of its own, so both processes take some
+                pool.map(lambda _: httpx.post(f"{url}/api/v1/task", json=BODY, headers=client.headers), range(16))
+            )
+            scrapes = list(pool.map(lambda _: httpx.get(f"{url}/metrics", timeout=30).text, range(16)))
+    assert {answer.status_code for answer in more} == {200}
+    # whichever process answers the scrape counts the creates of both
+    created_total = {
+        re.search(r'^aceserve_tasks_created_total\{task_type="txt2audio"\} (\S+)$', text, re.M) for text in scrapes
+    }
+    assert {float(found.group(1)) if found else None for found in created_total} == {17.0}, scrapes[0]
     assert {answer.status_code for answer in answers} == {200}
     assert {answer.json()["data"]["task_id"] for answer in answers} == {task_id}
     started = {int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", "\n".join(output))}

@@ -153,6 +153,7 @@ def _run_api_processes(settings: Settings, sock: socket.socket) -> None:
     from uvicorn.supervisors import Multiprocess
 
     from aceserve.api.serving import server_config
+    from aceserve.telemetry.metrics import shared_between_processes
 
     config = server_config(ApiProcessApp(settings), settings, processes=settings.api_processes)
     sock.listen(2048)  # connections wait in the backlog until a process takes them
@@ -170,7 +171,8 @@ def _run_api_processes(settings: Settings, sock: socket.socket) -> None:
         supervisor = Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock])  # type: ignore[call-arg]
     else:
         supervisor = Multiprocess(config, sockets=[sock])
-    supervisor.run()
+    with shared_between_processes():  # any process's /metrics counts what all of them did
+        supervisor.run()
 
 
 def _wait_until_serving(settings: Settings) -> None:

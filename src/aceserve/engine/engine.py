@@ -76,6 +76,7 @@ from aceserve.engine.types import (
     ProgressCallback,
 )
 from aceserve.engine.variants import VariantDefaults
+from aceserve.engine.warmup import CompileWatch, WarmupReport
 
 PLANNING_SHARE = 0.5
 """The part of a task's progress the 5 Hz LM's planning fills when the task plans (the DiT's steps and
@@ -152,6 +153,8 @@ class AceStepEngine:
         self._lock = threading.Lock()
         self._invalid = itertools.count()
         self._adapters = adapters
+        self.compile_watch: CompileWatch | None = None  # set when the DiT is compiled (loader.py)
+        self.warmup_report: WarmupReport | None = None
         self._info = EngineInfo(
             model=model,
             variant=variant.name,

@@ -6,8 +6,10 @@ bars, or taken from its cache), or ``"tiny"`` (the tiny checkpoint, built into a
 directory and loaded from there through the same ``from_pretrained`` path). Weights load as
 bfloat16 on CUDA and float32 elsewhere. ``cpu_offload`` uses diffusers' model CPU offload (each
 component moves to the GPU while it runs; ignored on CPU); ``compile`` runs the DiT through
-``torch.compile`` (dynamic shapes; the warm-up pays the first compilation, new lengths recompile);
-the warm-up is one 2 s, 1-step txt2audio task. Missing weights with no reachable hub raise
+``torch.compile`` (dynamic shapes, on ``compile_backend``, inductor by default), and the warm-up then
+first calls the DiT once for each shape the batcher can produce (``warmup.py``: every graph is
+compiled before the first task; it logs how many shapes, graphs and seconds that took); the warm-up
+is then one 2 s, 1-step txt2audio task. Missing weights with no reachable hub raise
 ``ModelLoadError`` naming the model and the way out (download elsewhere, or the tiny checkpoint).
 """
 
@@ -29,8 +31,10 @@ from aceserve.engine.lora import AdapterLoadError, AdapterSet
 from aceserve.engine.planner.load import NO_LM, PlannerLoadError, load_planner, resolve_lm
 from aceserve.engine.planner.planner import Planner
 from aceserve.engine.quiet import quiet_known_warnings
+from aceserve.engine.sampler import Denoiser
 from aceserve.engine.types import GenerationRequest
 from aceserve.engine.variants import detect_variant
+from aceserve.engine.warmup import DEFAULT_BACKEND, compile_transformer, model_sizes, run_warmup, warmup_plan
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +121,7 @@ def load_engine(
     adapters: Mapping[str, AdapterSpec] | None = None,
     lm: str = "",
     lm_device: str = "",
+    compile_backend: str = DEFAULT_BACKEND,
 ) -> AceStepEngine:
     """Load ``model`` and return a ready engine (warmed up unless ``warmup=False``).
 
@@ -125,7 +130,9 @@ def load_engine(
     if max_batch_size < 1:
         raise ModelLoadError(f"`max_batch_size` must be at least 1, got {max_batch_size!r}.")
     with _LOADING:
-        return _load_engine(model, device, cpu_offload, compile, max_batch_size, warmup, lm, lm_device, adapters)
+        return _load_engine(
+            model, device, cpu_offload, compile, max_batch_size, warmup, lm, lm_device, adapters, compile_backend
+        )
 
 
 def _load_engine(
@@ -138,6 +145,7 @@ def _load_engine(
     lm: str,
     lm_device: str,
     adapters: Mapping[str, AdapterSpec] | None = None,
+    compile_backend: str = DEFAULT_BACKEND,
 ) -> AceStepEngine:
     target = resolve_device(device)
     lm_target = resolve_device(lm_device) if lm_device else target
@@ -162,6 +170,7 @@ def _load_engine(
         warmup=warmup,
         adapters=adapters,
         planner=planner,
+        compile_backend=compile_backend,
     )
 
 
@@ -196,8 +205,12 @@ def engine_from_pipeline(
     warmup: bool = True,
     adapters: Mapping[str, AdapterSpec] | None = None,
     planner: Planner | None = None,
+    compile_backend: str = DEFAULT_BACKEND,
 ) -> AceStepEngine:
     """Place a loaded pipeline on ``device``, load its adapters, optionally offload and compile it, and wrap it.
+
+    With ``compile`` and ``warmup`` every graph the batcher can need is compiled here (``warmup.py``);
+    ``engine.compile_watch`` counts graphs, and ``engine.warmup_report`` says what the warm-up did.
 
     An adapter that fails to load fails the start (``ModelLoadError`` naming its path and the reason).
     """
@@ -232,7 +245,22 @@ def engine_from_pipeline(
     except ValueError as exc:
         raise ModelLoadError(f"Model {model!r} cannot be served: {exc}") from exc
     if compile:
-        pipe.transformer.compile(dynamic=True)
+        engine.compile_watch = compile_transformer(pipe.transformer, compile_backend)
+        if warmup:
+            plan = warmup_plan(
+                max_batch_size=max_batch_size, uses_cfg=variant.uses_cfg, avoid=model_sizes(pipe.transformer)
+            )
+            denoiser = Denoiser(pipe, engine.runner.masks, engine.runner.device)
+            report = run_warmup(denoiser, plan, engine.compile_watch)
+            engine.warmup_report = report
+            log.info(
+                "compile warm-up (%s): %d DiT shapes in %d classes, %d graphs compiled, %.1f s",
+                compile_backend,
+                report.shapes,
+                report.classes,
+                report.graphs,
+                report.seconds,
+            )
     if warmup:
         engine.generate(
             [

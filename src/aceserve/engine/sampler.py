@@ -105,19 +105,32 @@ class Denoiser:
         self.device = device
 
     def velocity(self, x: torch.Tensor, t: float, cond: Cond, context: torch.Tensor) -> torch.Tensor:
+        """The DiT's velocity for ``x`` ``(B, T, D)``.
+
+        The frames are zero-padded to a whole number of patches here, as the DiT itself does right after
+        joining context and latents (so the numbers are the same), and its output is cut back to ``T``:
+        the DiT then never sees a length that is not a multiple of its patch size, which spares
+        ``torch.compile`` a second graph per shape class (the DiT branches on ``T % patch_size``).
+        """
         transformer = self.pipe.transformer
         dtype = transformer.dtype
+        frames = int(x.shape[1])
+        extra = -frames % int(transformer.config.patch_size)
+        hidden = x.to(dtype)
+        if extra:
+            hidden = torch.nn.functional.pad(hidden, (0, 0, 0, extra))
+            context = torch.nn.functional.pad(context, (0, 0, 0, extra))
         timestep = torch.full((x.shape[0],), t, device=self.device, dtype=dtype)
         with self.masks.applied(cond.mask):
             out: torch.Tensor = transformer(
-                hidden_states=x.to(dtype),
+                hidden_states=hidden,
                 timestep=timestep,
                 timestep_r=timestep,
                 encoder_hidden_states=cond.hidden,
                 context_latents=context,
                 return_dict=False,
             )[0]
-        return out.float()
+        return out[:, :frames].float()
 
     def guided(
         self,

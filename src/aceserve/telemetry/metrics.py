@@ -17,7 +17,10 @@ Two kinds:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
@@ -190,6 +193,23 @@ class _ThisProcess:
 
 def multiprocess_dir() -> str:
     return os.environ.get(MULTIPROC_ENV, "")
+
+
+@contextmanager
+def shared_between_processes() -> Iterator[None]:
+    """Processes started inside (they inherit the environment) share their counters: every one's
+    ``/metrics`` sums them all. ``PROMETHEUS_MULTIPROC_DIR`` is set to a fresh private directory,
+    removed on exit, unless the operator already set one (then it is theirs to empty)."""
+    if multiprocess_dir():
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="aceserve-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def registry(shared: Callable[[], SharedState] | None = None) -> CollectorRegistry:
