@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections import deque
+import weakref
+from collections import deque, namedtuple
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from sqlalchemy import Engine, Select
 from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 MAX_IDLE = 16
 """Connections kept between reads; more are opened when more reads run at once, and closed afterwards."""
@@ -75,43 +79,55 @@ class RawConnections:
             self.discard(proxied)
 
 
-class PreparedRead:
-    """``statement`` compiled for ``connections``' dialect; ``rows``/``first`` run it with named parameters
-    (the statement's ``bindparam`` names; values are passed to the driver as they are)."""
+class PreparedStatement:
+    """``statement`` (a ``SELECT``, or an ``INSERT``/``UPDATE`` with or without ``RETURNING``) compiled once for
+    ``dialect``; ``run`` executes it on a DBAPI cursor with named parameters (the statement's ``bindparam``
+    names), each value converted by its type's bind processing as SQLAlchemy would, and returns the rows
+    (named tuples with the statement's column names) converted by the columns' result processing."""
 
-    def __init__(self, statement: Select[*tuple[Any, ...]], connections: RawConnections) -> None:
-        self.connections = connections
-        dialect = connections.dialect
-        compiled = statement.compile(dialect=dialect)
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        self.dialect = dialect
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         self.sql = compiled.string
+        if any(bind.expanding for bind in compiled.binds.values()):
+            raise ValueError(
+                f"a prepared statement cannot hold an IN list parameter (expanded per execution): {self.sql}"
+            )
         # values bound when the statement was built (literals such as the 1 in ``count(*) + 1``)
         self._defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+        self._bind_processors: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in compiled.binds.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self._bind_processors[name] = processor
         self._positional = dialect.positional
         self._order: tuple[str, ...] = tuple(compiled.positiontup or ())
-        self._types = [column.type.dialect_impl(dialect) for column in statement.selected_columns]
+        columns = list(getattr(statement, "exported_columns", ()))
+        self._types = [column.type.dialect_impl(dialect) for column in columns]
         self._processors: list[tuple[int, Callable[[Any], Any]]] | None = None  # at the first read
-        names = [str(column.key) for column in statement.selected_columns]
-        self.row_type = cast(type[tuple[Any, ...]], NamedTuple("PreparedRow", [(name, Any) for name in names]))
+        names = [str(column.key or "") for column in columns]
+        self.row_type = namedtuple("PreparedRow", names, rename=True)  # type: ignore[misc]  # unnamed: _0, _1
 
-    def _parameters(self, params: Mapping[str, Any]) -> Any:
+    def parameters(self, params: Mapping[str, Any]) -> Any:
         values = {**self._defaults, **params}
+        for name, processor in self._bind_processors.items():
+            if name in values:
+                values[name] = processor(values[name])
         if self._positional:
             return tuple(values[name] for name in self._order)
         return values
 
-    def _result_processors(self, description: Any) -> list[tuple[int, Callable[[Any], Any]]]:
-        """Each column's converter, given the driver's type code (some depend on it, PostgreSQL's numbers)."""
-        dialect = self.connections.dialect
-        processors: list[tuple[int, Callable[[Any], Any]]] = []
-        for index, (type_, column) in enumerate(zip(self._types, description, strict=True)):
-            processor = type_.result_processor(dialect, column[1])
-            if processor is not None:
-                processors.append((index, processor))
-        return processors
+    def run(self, cursor: Any, params: Mapping[str, Any]) -> list[Any]:
+        cursor.execute(self.sql, self.parameters(params))
+        if not self._types:
+            return []
+        return self.convert(cursor.fetchall(), cursor.description)
 
-    def rows(self, params: Mapping[str, Any]) -> list[Any]:
-        parameters = self._parameters(params)
-        raw, description = self._execute(parameters)
+    def first(self, cursor: Any, params: Mapping[str, Any]) -> Any | None:
+        found = self.run(cursor, params)
+        return found[0] if found else None
+
+    def convert(self, raw: list[Any], description: Any) -> list[Any]:
         processors = self._processors
         if processors is None:
             processors = self._processors = self._result_processors(description)
@@ -126,6 +142,49 @@ class PreparedRead:
             result.append(make(values))
         return result
 
+    def _result_processors(self, description: Any) -> list[tuple[int, Callable[[Any], Any]]]:
+        """Each column's converter, given the driver's type code (some depend on it, PostgreSQL's numbers)."""
+        processors: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, (type_, column) in enumerate(zip(self._types, description, strict=True)):
+            processor = type_.result_processor(self.dialect, column[1])
+            if processor is not None:
+                processors.append((index, processor))
+        return processors
+
+
+_PREPARED: weakref.WeakKeyDictionary[Dialect, dict[int, tuple[ClauseElement, PreparedStatement]]] = (
+    weakref.WeakKeyDictionary()
+)
+_PREPARING = threading.Lock()
+
+
+def prepare(statement: ClauseElement, dialect: Dialect) -> PreparedStatement:
+    """``statement`` (a long-lived module constant) prepared for ``dialect``, once per engine."""
+    entry = _PREPARED.get(dialect, {}).get(id(statement))
+    if entry is None or entry[0] is not statement:
+        entry = (statement, PreparedStatement(statement, dialect))
+        with _PREPARING:
+            _PREPARED.setdefault(dialect, {})[id(statement)] = entry
+    return entry[1]
+
+
+def cursor_of(session: Session) -> Any:
+    """A DBAPI cursor on ``session``'s connection, inside its transaction (begun if it was not)."""
+    return session.connection().connection.cursor()
+
+
+class PreparedRead:
+    """A ``PreparedStatement`` of one ``SELECT`` run on ``connections`` (outside any transaction)."""
+
+    def __init__(self, statement: Select[*tuple[Any, ...]], connections: RawConnections) -> None:
+        self.connections = connections
+        self.statement = PreparedStatement(statement, connections.dialect)
+
+    def rows(self, params: Mapping[str, Any]) -> list[Any]:
+        parameters = self.statement.parameters(params)
+        raw, description = self._execute(parameters)
+        return self.statement.convert(raw, description)
+
     def first(self, params: Mapping[str, Any]) -> Any | None:
         found = self.rows(params)
         return found[0] if found else None
@@ -137,7 +196,7 @@ class PreparedRead:
             cursor = None
             try:
                 cursor = proxied.dbapi_connection.cursor()
-                cursor.execute(self.sql, parameters)
+                cursor.execute(self.statement.sql, parameters)
                 fetched = cursor.fetchall()
                 description = cursor.description
                 cursor.close()
