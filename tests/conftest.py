@@ -2,7 +2,10 @@
 
 Every test that takes ``database`` runs on a fresh migrated SQLite file, and also on a fresh
 PostgreSQL database when ``ACESERVE_TEST_DATABASE_URL`` points at a server (copied from a migrated
-template database, so each test starts empty and migrations run once per session).
+template database, so each test starts empty and migrations run once per session). Under pytest-xdist
+(``make pytest`` runs ``-n 2``) each worker process has a template of its own, its databases are named
+after it, its ports come from a block of its own (``tests.api.server.free_port``) and its temp dirs from
+pytest's per-worker base directory, so workers share nothing but the PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from aceserve.store.migrate import open_database, upgrade
 
 PG_URL = os.environ.get("ACESERVE_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+"""This test process: ``gw0``, ``gw1``... under pytest-xdist, else ``main``."""
 
 
 class PostgresTemplate:
@@ -33,7 +38,7 @@ class PostgresTemplate:
     def __init__(self, url: str) -> None:
         self.base = make_url(url).set(drivername="postgresql+psycopg")
         self.admin = sa.create_engine(self.base, isolation_level="AUTOCOMMIT")
-        self.template = f"aceserve_tmpl_{uuid.uuid4().hex[:10]}"
+        self.template = f"aceserve_tmpl_{WORKER}_{uuid.uuid4().hex[:10]}"
         with self.admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{self.template}"')
         engine = sa.create_engine(self.base.set(database=self.template))
@@ -41,7 +46,7 @@ class PostgresTemplate:
         engine.dispose()
 
     def new_database(self) -> str:
-        name = f"aceserve_t_{uuid.uuid4().hex[:12]}"
+        name = f"aceserve_t_{WORKER}_{uuid.uuid4().hex[:12]}"
         with self.admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
         return self.base.set(database=name).render_as_string(hide_password=False)

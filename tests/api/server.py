@@ -3,6 +3,9 @@ on loopback (``running_server``) where the socket is the point (streamed bodies,
 
 from __future__ import annotations
 
+import itertools
+import os
+import random
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,11 +23,41 @@ from aceserve.store import accounts
 from aceserve.store.db import Database
 from aceserve.store.migrate import open_database
 
+PORT_BASE = 20000
+PORT_BLOCK = 500
+"""Under pytest-xdist, worker ``gwN`` takes its ports from ``PORT_BASE + N * PORT_BLOCK`` on, below the
+kernel's ephemeral range (32768 up): a port one worker picked but has not bound yet (a subprocess still
+importing) is never handed to another worker, nor taken by a client connection's local port."""
+
+
+def _worker_ports() -> Iterator[int] | None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return None
+    start = PORT_BASE + int(worker[2:]) * PORT_BLOCK
+    assert start + PORT_BLOCK <= 32768, f"too many xdist workers for the test port blocks: {worker}"
+    offset = random.randrange(PORT_BLOCK)  # two runs at once on one machine start apart
+    return itertools.cycle(start + (offset + n) % PORT_BLOCK for n in range(PORT_BLOCK))
+
+
+_PORTS = _worker_ports()
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on: the kernel's pick, or the next free one of this xdist worker's block."""
+    if _PORTS is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    for _ in range(PORT_BLOCK):
+        port = next(_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise AssertionError(f"no free port in this xdist worker's block ({os.environ['PYTEST_XDIST_WORKER']})")
 
 
 @dataclass

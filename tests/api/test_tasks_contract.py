@@ -150,7 +150,11 @@ def test_other_accounts_tasks_are_404(api_server: RunningServer) -> None:
         assert_error(other.delete(f"/api/v1/task/{task_id}"), 404, task_id)
 
 
-@pytest.mark.parametrize("task_id", [str(uuid.uuid4()), "not-a-uuid", "../../etc/passwd"])
+@pytest.mark.parametrize(
+    "task_id",
+    [str(uuid.uuid4()), "not-a-uuid", "../../etc/passwd"],
+    ids=["unknown-uuid", "not-a-uuid", "traversal"],  # the same ids in every xdist worker's collection
+)
 def test_unknown_task_is_404(api_server: RunningServer, task_id: str) -> None:
     assert_error(api_server.client.get(f"/api/v1/task/{task_id}"), 404)
 

@@ -18,12 +18,14 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
+from aceserve.domain.adapters import AdapterSpec
 from aceserve.engine.conditioning import Cond
 from aceserve.engine.engine import AceStepEngine
 from aceserve.engine.loader import load_engine
 from aceserve.engine.sampler import Denoiser
 from aceserve.engine.types import GenerationRequest
 from aceserve.engine.warmup import WarmupShape, warmup_plan
+from tests.engine.adapters import make_tiny_lora
 from tests.engine.helpers import noise_audio, request
 
 BACKEND = "eager"
@@ -93,9 +95,14 @@ def _unique_graphs() -> int:
     return int(counters["stats"]["unique_graphs"])
 
 
-def _compiled(directory: Path, max_batch_size: int) -> AceStepEngine:
+def _compiled(directory: Path, max_batch_size: int, adapters: dict[str, AdapterSpec] | None = None) -> AceStepEngine:
     return load_engine(
-        str(directory), device="cpu", compile=True, compile_backend=BACKEND, max_batch_size=max_batch_size
+        str(directory),
+        device="cpu",
+        compile=True,
+        compile_backend=BACKEND,
+        max_batch_size=max_batch_size,
+        adapters=adapters,
     )
 
 
@@ -106,8 +113,12 @@ def _run(engine: AceStepEngine, batches: list[list[GenerationRequest]]) -> None:
         engine.generate(batch)
 
 
-def test_turbo_compiles_nothing_after_the_warm_up(tiny_dir: Path, fresh_dynamo: None) -> None:
-    engine = _compiled(tiny_dir, max_batch_size=2)
+def test_turbo_compiles_nothing_after_the_warm_up(
+    tiny_dir: Path, tmp_path: Path, fresh_dynamo: None, engine: AceStepEngine
+) -> None:
+    uncompiled = engine
+    adapter = make_tiny_lora(tmp_path / "lora", uncompiled.pipeline.transformer, seed=1)
+    engine = _compiled(tiny_dir, max_batch_size=2, adapters={"mini": AdapterSpec("mini", str(adapter))})
     watch, report = engine.compile_watch, engine.warmup_report
     assert watch is not None and report is not None
     assert report.classes == 3 and report.graphs == 3, report
@@ -124,6 +135,7 @@ def test_turbo_compiles_nothing_after_the_warm_up(tiny_dir: Path, fresh_dynamo: 
             [request("edit", seed=7, audio=even, repaint_start=0.2, repaint_end=0.6)],  # repaint: masked context
             [request("edit", seed=8 + i, audio=odd, repaint_start=0.1, style_prompt=p) for i, p in enumerate(prompts)],
             [request("extend", seed=10, audio=odd, left_extend_duration=0.5)],
+            [request("txt2audio", seed=11 + i, duration=10.04, lora="mini", lora_scale=0.7) for i in range(2)],
         ],
     )
     assert watch.after_warmup == 0

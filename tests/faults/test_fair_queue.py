@@ -48,3 +48,36 @@ def test_an_account_over_its_queue_cap_gets_429_while_others_still_create(server
     assert "max_queued_per_account" in refused.json()["message"]
     with server.as_key(server.new_key("someone-else")) as other:
         assert other.post("/api/v1/task", json=body).status_code == 200
+
+
+@pytest.fixture
+def open_server(tmp_path: Path, database_url: str) -> Iterator[RunningServer]:
+    with serving(make_settings(tmp_path / "d", database_url, workers=0)) as running:
+        yield running
+
+
+def test_get_reports_the_position_workers_claim_in(open_server: RunningServer) -> None:
+    """A pending task's ``queue_position`` is its place in the fair claim order, not in creation order:
+    the single task of a second account comes right after the first account's oldest."""
+    body = {"model": "Qubico/ace-step", "task_type": "txt2audio", "input": {"style_prompt": "x", "duration": 10}}
+    backlog = [open_server.client.post("/api/v1/task", json=body).json()["data"]["task_id"] for _ in range(4)]
+    with open_server.as_key(open_server.new_key("second")) as second:
+        single = second.post("/api/v1/task", json=body).json()["data"]["task_id"]
+
+        def position(task_id: str) -> int | None:
+            client = second if task_id == single else open_server.client
+            meta: dict[str, int] = client.get(f"/api/v1/task/{task_id}").json()["data"]["meta"]
+            return meta.get("queue_position")
+
+        assert [position(t) for t in [backlog[0], single, *backlog[1:]]] == [1, 2, 3, 4, 5]
+        db = Database(open_server.settings.database_url)
+        try:
+            (lease,) = queue.claim(db, owner="w", lease_seconds=60)
+            assert lease.task_id == backlog[0]
+            # the first account now has a task running: its next one waits behind the second account's
+            assert [position(t) for t in [single, *backlog[1:]]] == [1, 2, 3, 4]
+            with db.read() as session:
+                assert [fair_position(session, t) for t in [single, *backlog[1:]]] == [1, 2, 3, 4]
+            assert position(backlog[0]) is None
+        finally:
+            db.dispose()

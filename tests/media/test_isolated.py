@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from aceserve.domain.errors import TaskInputError
-from aceserve.media import SAMPLE_RATE, OutputFormat, decode_audio, encode_audio, helper
+from aceserve.media import SAMPLE_RATE, OutputFormat, decode_audio, encode_audio, helper, isolated
 from aceserve.media.formats import Audio
 from aceserve.media.isolated import EncoderFailed, IsolatedDecoder, IsolatedEncoder
 from tests.media.media_samples import sine, write_pyav, write_soundfile
@@ -235,15 +235,24 @@ def test_encodes_exactly_as_in_process(encoder: IsolatedEncoder, fmt: OutputForm
 
 
 def test_long_audio_goes_to_the_encoder_through_shared_memory_and_the_block_is_freed(
-    encoder: IsolatedEncoder,
+    encoder: IsolatedEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     audio = noise(60.0)
     assert audio.nbytes >= helper.SHARED_MEMORY_MIN_BYTES
-    before = set(os.listdir("/dev/shm"))
+    blocks: list[str] = []  # this encode's own blocks: other processes (xdist workers) use /dev/shm too
+
+    def share(audio: Audio) -> Audio | helper.Shared:
+        shared = helper.share(audio)
+        if isinstance(shared, helper.Shared):
+            blocks.append(shared.name.lstrip("/"))
+        return shared
+
+    monkeypatch.setattr(isolated, "share", share)
     assert encoder.encode(audio, sample_rate=SAMPLE_RATE, fmt=OutputFormat.WAV) == encode_audio(
         audio, fmt=OutputFormat.WAV
     )
-    assert set(os.listdir("/dev/shm")) <= before
+    assert len(blocks) == 1
+    assert not set(os.listdir("/dev/shm")) & set(blocks)
 
 
 def test_bad_audio_fails_with_the_in_process_error(encoder: IsolatedEncoder) -> None:

@@ -21,7 +21,6 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
-    tuple_,
 )
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -30,6 +29,7 @@ from aceserve.domain.states import ACTIVE_STATUSES, TaskStatus, TaskType
 from aceserve.store import accounts, transitions
 from aceserve.store.clock import new_uuid, utcnow
 from aceserve.store.db import Database
+from aceserve.store.fairness import position_of
 from aceserve.store.models import Account, ApiKey, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
 from aceserve.store.prepared import cursor_of, prepare
@@ -334,16 +334,7 @@ class KeyedRead:
 
 
 _TASK_COLUMNS = Task.__table__.c
-_AHEAD = Task.__table__.alias("ahead")
-_POSITION = (
-    select(func.count() + 1)
-    .select_from(_AHEAD)
-    .where(
-        _AHEAD.c.status == literal_column("'pending'"),  # a literal: SQLite's planner then takes the partial index
-        tuple_(_AHEAD.c.created_at, _AHEAD.c.id) < tuple_(_TASK_COLUMNS.created_at, _TASK_COLUMNS.id),
-    )
-    .scalar_subquery()
-)
+_POSITION = position_of(Task.__table__)  # in claim order: what the client reads is what workers follow
 _TASK_WITH_POSITION = select(
     *_TASK_COLUMNS,
     case((_TASK_COLUMNS.status == literal_column("'pending'"), _POSITION), else_=None).label("queue_position"),
