@@ -216,8 +216,10 @@ _QUEUED: tuple[Any, ...] = tuple(_literals(TaskStatus.PENDING, TaskStatus.STAGED
 _MAX_QUEUED = bindparam("max_queued", type_=Integer)
 
 
-def _count_up_to(limit: Any, *conditions: Any, column: Any = Task.id) -> Any:
-    """How many tasks match, counting no further than ``limit`` (a count costs no more than its cap)."""
+def _count_up_to(limit: Any, *conditions: Any, column: Any = Task.status) -> Any:
+    """How many tasks match, counting no further than ``limit`` (a count costs no more than its cap).
+    ``column``: one the index that serves the conditions holds, so no row is read (``status``: the
+    (account_id, status) index covers the account's counts)."""
     return select(func.count()).select_from(select(column).where(*conditions).limit(limit).subquery()).scalar_subquery()
 
 
@@ -235,8 +237,10 @@ def _checks_statement(with_idempotency_key: bool, with_key: bool, with_waiting: 
         for status in _QUEUED
     ]
     own = Task.account_id == account_id
+    # Counted once (MATERIALIZED: the planner must not copy the counts into each use below).
+    queue = select((queued[0] + queued[1]).label("queued")).cte("queue").prefix_with("MATERIALIZED")
     columns: list[Any] = [
-        queued[0] + queued[1],
+        queue.c.queued,
         _count_up_to(
             bindparam("max_running", type_=Integer),
             own,
@@ -244,13 +248,12 @@ def _checks_statement(with_idempotency_key: bool, with_key: bool, with_waiting: 
         ),
     ]
     if with_waiting:
-        columns.append(
-            _count_up_to(
-                bindparam("max_waiting", type_=Integer),
-                own,
-                Task.status.in_(_literals(TaskStatus.PENDING, TaskStatus.STAGED)),
-            )
+        # The account's waiting tasks are among the queue's: below the cap, the queue's length says enough.
+        max_waiting = bindparam("max_waiting", type_=Integer)
+        account_waiting = _count_up_to(
+            max_waiting, own, Task.status.in_(_literals(TaskStatus.PENDING, TaskStatus.STAGED))
         )
+        columns.append(case((queue.c.queued >= max_waiting, account_waiting), else_=queue.c.queued))
     if with_idempotency_key:
         columns.append(
             select(Task.id).where(own, Task.idempotency_key == bindparam("idempotency_key")).scalar_subquery()
@@ -261,7 +264,7 @@ def _checks_statement(with_idempotency_key: bool, with_key: bool, with_waiting: 
                 ApiKey.key_hash == bindparam("key_hash"), ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None)
             )
         )
-    return select(*columns)
+    return select(*columns).select_from(queue)
 
 
 def create_checks_query(
