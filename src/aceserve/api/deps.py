@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from aceserve.api.ratelimit import RateLimiter
-from aceserve.api.reads import HotReads
+from aceserve.api.reads import Creates, HotReads
 from aceserve.api.streams import OpenStreams
 from aceserve.domain.errors import Unauthorized
 from aceserve.settings import Settings
@@ -65,6 +65,8 @@ class Services:
     open_streams: OpenStreams
     reads: HotReads
     """Where the hot path's prepared reads run (inline on SQLite, own threads on PostgreSQL)."""
+    creates: Creates
+    """Where creates run (one thread of their own on SQLite)."""
     expects_workers: bool = False
     """/health/ready needs a live ready worker (this process runs workers, or the settings say so)."""
     key_cache: KeyCache = field(default_factory=KeyCache)

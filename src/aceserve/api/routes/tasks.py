@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from aceserve.api import schemas
 from aceserve.api.body import read_json
@@ -84,8 +83,14 @@ async def submit_body(
     ``key_hash``: the caller's API key, checked again in the create's transaction."""
     command = parse_create_request(body, max_inline_audio_bytes=services.settings.max_input_audio_bytes)
     check_endpoint_at_create(command.webhook_endpoint, allow_private=services.settings.allow_private_webhooks)
-    task = await run_in_threadpool(
-        services.submitter.submit, account_id, command, idempotency_key=idempotency_key, key_hash=key_hash
+    quick = not command.inline_audio and not command.input.audio_fields()
+    task = await services.creates.run(
+        services.submitter.submit,
+        account_id,
+        command,
+        quick=quick,
+        idempotency_key=idempotency_key,
+        key_hash=key_hash,
     )
     return absolute_urls(task, services.settings.public_url)
 
