@@ -129,6 +129,7 @@ def aceserve_env(data_dir: Path, database_url: str, port: int) -> dict[str, str]
         "ACESERVE_PORT": str(port),
         "ACESERVE_LOG_LEVEL": "warning",  # the reference runs at the same level
         "ACESERVE_MAX_QUEUED_TASKS": str(10**7),
+        "ACESERVE_MAX_QUEUED_PER_ACCOUNT": str(10**7),  # the bench account queues every create
     }
 
 

@@ -19,6 +19,7 @@ from aceserve.api.envelope import EnvelopeResponse
 from aceserve.api.errors import UnexpectedErrors, install_error_handlers
 from aceserve.api.mcp import McpEndpoint, install_mcp
 from aceserve.api.ratelimit import RateLimiter
+from aceserve.api.reads import Creates, HotReads
 from aceserve.api.routes import account, events, files, health, metrics, tasks, uploads
 from aceserve.api.routes.pages import install_pages
 from aceserve.api.schemas import install_openapi
@@ -66,6 +67,8 @@ def build_services(settings: Settings) -> Services:
         submitter,
         feed,
         OpenStreams(settings.events_max_streams_per_key),
+        HotReads(inline=not db.is_postgres, threads=min(4, settings.api_threads)),
+        Creates(one_writer=not db.is_postgres),
     )
 
 
@@ -113,6 +116,8 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
                 service.stop()
             services.feed.close()
             services.wakeup.close()
+            services.reads.close()
+            services.creates.close()
             services.submitter.close()
             services.db.dispose()
 

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from aceserve.api.ratelimit import RateLimiter
+from aceserve.api.reads import Creates, HotReads
 from aceserve.api.streams import OpenStreams
 from aceserve.domain.errors import Unauthorized
 from aceserve.settings import Settings
@@ -62,6 +63,10 @@ class Services:
     feed: TaskFeed
     """Wakes task event streams when tasks change."""
     open_streams: OpenStreams
+    reads: HotReads
+    """Where the hot path's prepared reads run (inline on SQLite, own threads on PostgreSQL)."""
+    creates: Creates
+    """Where creates run (one thread of their own on SQLite)."""
     expects_workers: bool = False
     """/health/ready needs a live ready worker (this process runs workers, or the settings say so)."""
     key_cache: KeyCache = field(default_factory=KeyCache)
@@ -131,21 +136,14 @@ async def current_caller(request: Request, services: ServicesDep) -> Caller:
     account_id = services.key_cache.get(key_hash)
     if account_id is None:
         read_at = time.monotonic()
-        account_id = await run_in_threadpool(_read_key, services.db, key_hash)
-        if account_id is None:
+        key = await services.reads.run(accounts.live_key, services.db, key_hash)
+        if key is None:
             raise invalid_key()
+        await note_key_use_async(services.db, key.id, key.last_used_at)
+        account_id = key.account_id
         services.key_cache.put(key_hash, account_id, read_at)
     services.rate_limiter.check(key_hash)
     return Caller(account_id, key_hash)
-
-
-def _read_key(db: Database, key_hash: str) -> str | None:
-    with db.query() as connection:
-        key = accounts.live_key(connection, key_hash)
-    if key is None:
-        return None
-    note_key_use(db, key.id, key.last_used_at)
-    return key.account_id
 
 
 def note_key_use(db: Database, key_id: str, last_used_at: datetime | None) -> None:
@@ -153,6 +151,12 @@ def note_key_use(db: Database, key_id: str, last_used_at: datetime | None) -> No
     if accounts.key_use_is_stale(last_used_at):
         with db.write() as session:
             accounts.note_key_use(session, key_id)
+
+
+async def note_key_use_async(db: Database, key_id: str, last_used_at: datetime | None) -> None:
+    """``note_key_use`` from the event loop: the rare write goes to a thread."""
+    if accounts.key_use_is_stale(last_used_at):
+        await run_in_threadpool(note_key_use, db, key_id, last_used_at)
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -33,8 +33,7 @@ class TaskView:
 
 def read_task(db: Database, account_id: str, task_id: str, public_url: str) -> TaskView:
     """The account's task (404 for a task that is missing or another account's), with absolute file URLs."""
-    with db.query() as connection:
-        row = task_store.read_task(connection, account_id, task_id)
+    row = task_store.read_task(db, account_id, task_id)
     if row is None:
         raise NotFound(f"Task {task_id} was not found.")
     return view_of(row, public_url)

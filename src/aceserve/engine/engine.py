@@ -6,15 +6,19 @@ Task mapping (the pipeline's own parts do the work; ``runner.py`` and ``sampler.
 - ``audio2audio``: ``cover``. The input audio is VAE-encoded, passed through the audio tokenizer and
   detokenizer (ACE-Step's 5 Hz semantic codes) and used as context. Output length: ``duration``, or
   the input's length; a longer ``duration`` loops the input, a shorter one crops it.
-  ``audio_cover_strength`` < 1 blends in the text2music velocity, as the pipeline does.
-- ``edit``: FlowEdit (``sampler.flow_edit``) between the source condition (``style_prompt``,
-  ``lyrics``) and the target condition (``edit_style_prompt``, ``edit_lyrics``), both under the
-  text2music instruction. Defaults ``edit_n_min = 0.6``, ``edit_n_max = 1.0`` (ACE-Step v1's
+  ``audio_cover_strength`` s: the first ``int(N * s)`` steps run under the cover condition, the rest as
+  text2music from silence (ACE-Step 1.5's switch; ``sampler.Conditions``); ``cover_noise_strength`` starts
+  from the input noised to a step of the schedule.
+- ``edit`` with ``repaint_start``/``repaint_end``: section repaint (``repaint.py``). Otherwise, on base
+  and sft, FlowEdit (``sampler.flow_edit``; on turbo, which upstream offers no FlowEdit for, a cover of
+  the input from the edit window's start, said in the task's logs) between the source condition
+  (``style_prompt``, ``lyrics``) and the target condition (``edit_style_prompt``, ``edit_lyrics``), both
+  under the text2music instruction. Defaults ``edit_n_min = 0.6``, ``edit_n_max = 1.0`` (ACE-Step v1's
   "only lyrics" preset: the first 60 % of the steps are skipped, so the source's structure stays;
-  ``0.2`` / ``0.4`` is its stronger "remix" preset). Step indices are ``floor(N * fraction)``.
-  Identical source and target conditions return the source latents exactly (tolerance 0 on CPU;
-  see ``tests/engine/test_flowedit.py``); with ``edit_n_max < 1`` the plain-sampling tail
-  regenerates by design. Output length: the input's.
+  ``0.2`` / ``0.4`` is its stronger "remix" preset). Step indices are ``floor(N * fraction)``. Identical
+  source and target conditions return the source latents exactly (tolerance 0 on CPU; see
+  ``tests/engine/test_flowedit.py``); with ``edit_n_max < 1`` the plain-sampling tail regenerates by
+  design. Output length: the input's.
 - ``extend``: one ``repaint`` pass over ``[left pad | source | right pad]`` latents: the mask covers
   both pads; the source frames follow the source latents' own noising path at every step (so only
   the pads are generated and the source frames end as the source latents). The original samples
@@ -22,23 +26,25 @@ Task mapping (the pipeline's own parts do the work; ``runner.py`` and ``sampler.
   (``audio.splice_extension``). Output length: left + input + right samples.
 
 Lyrics ``[inst]``, ``[instrumental]`` (any case) or empty become ACE-Step 1.5's instrumental form,
-``[Instrumental]`` with vocal language ``unknown``; other lyrics go through as written, language
-``unknown`` (PiAPI has no language field). ``negative_style_prompt`` on checkpoints that run CFG
-(base, sft) is encoded with the same lyrics and instruction and replaces the learned null embedding
-as the unconditional branch of APG guidance; empty keeps the null embedding (the pipeline's choice:
-encoding an empty prompt is out of distribution). On turbo there is no CFG: the negative prompt and
-``guidance_scale`` are ignored (``meta["negative_prompt"] == "ignored"``). Variant defaults are in
-``variants.py`` (turbo 8 steps, base/sft 50 steps with guidance 7; shift 3).
+``[Instrumental]``; other lyrics go through as written. The vocal language is the request's
+``vocal_language`` (an extension field; PiAPI has none), else ``unknown`` as ACE-Step 1.5 writes it.
+``negative_style_prompt`` on checkpoints that run CFG (base, sft) is encoded with the same lyrics and
+instruction and replaces the learned null embedding as the unconditional branch of APG guidance; empty
+keeps the null embedding (the pipeline's choice: encoding an empty prompt is out of distribution). On
+turbo there is no CFG: the negative prompt and ``guidance_scale`` are ignored (``meta["negative_prompt"]
+== "ignored"``). Variant defaults are in ``variants.py`` (turbo always its 8 distilled steps, base/sft
+32 steps with guidance 7; shift 3).
 
 Seeds: each request gets its own CPU ``torch.Generator`` seeded with ``request.seed``; it draws the
 source's VAE posterior sample, then the initial noise (or, for FlowEdit, each step's noise). Results
 do not depend on the device the noise ends up on, on the batch, or on the process.
 
-Batching: requests with equal ``batch_key`` (task type, latent frames, steps, guidance, shift, and
-for audio2audio whether cover blending runs, for edit the FlowEdit step window) run as one
-pipeline call, up to ``max_batch_size``. Conditions, VAE encode and decode are per item; only the
-DiT runs batched, with a key-padding mask on cross-attention (``conditioning.py``), so a batched
-task matches its solo run to float rounding (measured 3e-7; the tests allow 1e-5).
+Batching: requests with equal ``batch_key`` (task type, latent frames, steps, guidance, shift, first
+step; for edit the mode and the FlowEdit step window and ``n_avg``; the adapter and its scale) run as
+one pipeline call, up to ``max_batch_size``; covers of different strengths share a batch (each switches
+condition on its own step). Conditions, VAE encode and decode are per item; only the DiT runs batched,
+with a key-padding mask on cross-attention (``conditioning.py``), so a batched task matches its solo run
+to float rounding (measured 3e-7; the tests allow 1e-5).
 
 Output: float32 ``(2, samples)`` at 48 kHz; ``samples = floor(seconds * 48000 + 0.5)``. txt2audio,
 audio2audio and edit are peak-normalized to -1 dBFS like the pipeline's output; extend keeps the

@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import BigInteger, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from aceserve.domain.billing import units_to_usd, usd_to_units
 from aceserve.domain.errors import Conflict, InsufficientCredit, InvalidInput, NotFound
 from aceserve.store.clock import new_uuid, utcnow
+from aceserve.store.db import Database
 from aceserve.store.models import Account, ApiKey, LedgerEntry
+from aceserve.store.prepared import cursor_of, prepare
 
 KEY_PREFIX_LENGTH = 12
 
@@ -141,6 +143,51 @@ _FREEZE = {
     for metered in (True, False)
 }
 _LEDGER_INSERT = insert(cast(Table, LedgerEntry.__table__))
+_LEDGER_FREEZE = insert(cast(Table, LedgerEntry.__table__)).values(
+    account_id=bindparam("account_id"),
+    task_id=bindparam("task_id"),
+    kind="freeze",
+    available_delta=-bindparam("units", type_=BigInteger),
+    frozen_delta=bindparam("units", type_=BigInteger),
+    note="frozen at create",
+    created_at=bindparam("created_at", type_=LedgerEntry.__table__.c.created_at.type),
+)
+_ACCOUNT_FOR_CREATE = (
+    select(_ACCOUNTS.c.balance_units, _ACCOUNTS.c.max_concurrent)
+    .where(_ACCOUNTS.c.id == bindparam("account_id"))
+    .with_for_update()
+)
+
+
+@dataclass(frozen=True)
+class LockedAccount:
+    id: str
+    balance_units: int | None
+    """None: unlimited credit."""
+    max_concurrent: int
+
+
+def lock_for_create(session: Session, account_id: str) -> LockedAccount:
+    """``lock_account`` for the create path: the two columns it decides on, without loading the ORM row."""
+    dialect = session.get_bind().dialect
+    row = prepare(_ACCOUNT_FOR_CREATE, dialect).first(cursor_of(session), {"account_id": account_id})
+    if row is None:
+        raise NotFound(f"No account with id {account_id}.")
+    return LockedAccount(account_id, row.balance_units, row.max_concurrent)
+
+
+def freeze_for_create(session: Session, account: LockedAccount, task_id: str, units: int, *, why: str = "") -> None:
+    """``freeze`` for the create path (the same conditional UPDATE and ledger row), on the DBAPI cursor of
+    the session's transaction. ``account`` was read under the lock, so its balance is the one refused."""
+    dialect, cursor = session.get_bind().dialect, cursor_of(session)
+    params = {"account_id": account.id, "units": units}
+    if prepare(_FREEZE[account.balance_units is not None], dialect).first(cursor, params) is None:
+        needs = why or f"${units_to_usd(units):.4f}"
+        raise InsufficientCredit(
+            f"Insufficient credit: this task needs {needs} frozen; "
+            f"the account has ${units_to_usd(account.balance_units or 0):.4f} available."
+        )
+    prepare(_LEDGER_FREEZE, dialect).run(cursor, {**params, "task_id": task_id, "created_at": utcnow()})
 
 
 def lock_account(session: Session, account_id: str) -> Account:
@@ -287,9 +334,9 @@ _LIVE_KEY = select(ApiKey.id, ApiKey.account_id, ApiKey.last_used_at).where(
 )
 
 
-def live_key(connection: Connection | Session, key_hash: str) -> LiveKey | None:
-    """The live key with this hash (``hash_key``), or None when it is unknown or revoked."""
-    row = connection.execute(_LIVE_KEY, {"key_hash": key_hash}).first()
+def live_key(db: Database, key_hash: str) -> LiveKey | None:
+    """The live key with this hash (``hash_key``), or None when it is unknown or revoked (a prepared read)."""
+    row = db.prepared(_LIVE_KEY).first({"key_hash": key_hash})
     return None if row is None else LiveKey(row.id, row.account_id, row.last_used_at)
 
 

@@ -23,9 +23,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy import Connection, Engine, Select, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from aceserve.store.prepared import PreparedRead, RawConnections
 
 _IMMEDIATE = "aceserve_immediate"
 _AUTOCOMMIT = "aceserve_autocommit"
@@ -75,6 +77,8 @@ class Database:
         for factory in (self._read, self._write):
             event.listen(factory, "after_commit", _run_after_commit)
             event.listen(factory, "after_rollback", _drop_after_commit)
+        self._raw = RawConnections(self.engine)
+        self._prepared: dict[int, tuple[Select[*tuple[Any, ...]], PreparedRead]] = {}
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -97,12 +101,22 @@ class Database:
         with self._autocommit.connect() as connection:
             yield connection
 
+    def prepared(self, statement: Select[*tuple[Any, ...]]) -> PreparedRead:
+        """``statement`` (a long-lived module constant) as a ``PreparedRead``: the hot path's reads of one
+        statement, without a ``Connection``'s per-execution cost."""
+        entry = self._prepared.get(id(statement))
+        if entry is None or entry[0] is not statement:
+            entry = (statement, PreparedRead(statement, self._raw))
+            self._prepared[id(statement)] = entry
+        return entry[1]
+
     def ping(self) -> None:
         """Raise if the database does not answer a trivial query."""
         with self.read() as session:
             session.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        self._raw.close()
         self.engine.dispose()
 
 

@@ -100,7 +100,7 @@ class TaskSubmitter:
                     max_queued_per_account=self.settings.max_queued_per_account,
                     key_hash=key_hash,
                 )
-            data = render_task(result.task)
+            data = result.render()
         except BaseException:
             self._delete(stored)
             raise

@@ -7,10 +7,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import (
-    Connection,
     Integer,
     Select,
     Table,
@@ -28,14 +28,16 @@ from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests, Unau
 from aceserve.domain.states import ACTIVE_STATUSES, TaskStatus, TaskType
 from aceserve.store import accounts, transitions
 from aceserve.store.clock import new_uuid, utcnow
+from aceserve.store.db import Database
 from aceserve.store.fairness import position_of
 from aceserve.store.models import Account, ApiKey, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
+from aceserve.store.prepared import cursor_of, prepare
 from aceserve.store.render import render_task
 from aceserve.store.wakeup import notify_pending
 
 _TASKS = cast(Table, Task.__table__)
-_TASK_INSERT = insert(_TASKS)
+_TASK_INSERT = insert(_TASKS).values({column.key: bindparam(column.key, type_=column.type) for column in _TASKS.c})
 
 CANCELLED_CODE = 499
 CANCELLED_MESSAGE = "Task was cancelled by the client."
@@ -59,10 +61,39 @@ class TaskDraft:
     """What the frozen amount is for, for a 402 when the balance cannot cover it."""
 
 
-@dataclass(frozen=True)
 class Created:
-    task: Task
-    created: bool  # False: an earlier task with the same Idempotency-Key was returned
+    """What a create did: the new task (``created``), or the earlier one with the same Idempotency-Key."""
+
+    def __init__(
+        self,
+        task: Task | None,
+        created: bool,
+        *,
+        values: dict[str, Any] | None = None,
+        session: Session | None = None,
+    ) -> None:
+        self.created = created
+        self._task = task
+        self._values = values
+        self._session = session
+
+    @property
+    def task(self) -> Task:
+        """The task as an ORM object in the create's session (built when first asked for: the API's create
+        only renders it), so later changes to it in that transaction are written as usual."""
+        if self._task is None:
+            assert self._values is not None and self._session is not None
+            task = Task(**self._values)
+            make_transient_to_detached(task)
+            self._session.add(task)
+            self._task = task
+        return self._task
+
+    def render(self) -> dict[str, Any]:
+        """The task object (``render.render_task``)."""
+        if self._task is not None:
+            return render_task(self._task)
+        return render_task(SimpleNamespace(**self._values or {}))  # type: ignore[arg-type]
 
 
 def create_task(
@@ -77,11 +108,20 @@ def create_task(
     """Freeze credit and insert the task (pending, or staged over the concurrency limit) with its
     webhook event, all in the caller's transaction.
 
-    Statements: lock the account; one read for the rest of what decides (the key still live when
-    ``key_hash`` is given, an earlier task with the idempotency key, the queue's length, the account's
-    running tasks); the conditional UPDATE that freezes; the inserts (task, ledger, any webhook event)."""
-    account = accounts.lock_account(session, account_id)
-    checks = _create_checks(session, account.id, draft.idempotency_key, key_hash, max_queued)
+    Statements, each prepared once (``store.prepared``) and run on the transaction's DBAPI cursor: lock the
+    account (reading its balance and concurrency limit); one read for the rest of what decides (the key
+    still live when ``key_hash`` is given, an earlier task with the idempotency key, the queue's length,
+    the account's running and waiting tasks, each count stopping at its limit); the conditional UPDATE
+    that freezes; the inserts (ledger, task, any files and webhook event)."""
+    account = accounts.lock_for_create(session, account_id)
+    checks = _create_checks(
+        session,
+        account,
+        draft.idempotency_key,
+        key_hash,
+        max_queued=max_queued,
+        max_queued_per_account=max_queued_per_account,
+    )
     if key_hash is not None and not checks.key_live:
         raise Unauthorized("Invalid API key: it is unknown or has been revoked.")
     if checks.earlier_id is not None:
@@ -90,15 +130,13 @@ def create_task(
         return Created(earlier, created=False)
     if checks.queued >= max_queued:
         raise TooManyRequests(f"The queue is full ({checks.queued} tasks waiting); try again later.", retry_after=30)
-    if max_queued_per_account is not None:
-        own = count_waiting(session, account.id)
-        if own >= max_queued_per_account:
-            raise TooManyRequests(
-                f"This account already has {own} tasks waiting, its limit (max_queued_per_account); try again "
-                "when some have started.",
-                retry_after=30,
-            )
-    accounts.freeze(session, account, draft.task_id, draft.frozen_units, why=draft.why)
+    if max_queued_per_account is not None and checks.waiting >= max_queued_per_account:
+        raise TooManyRequests(
+            f"This account already has {checks.waiting} tasks waiting, its limit (max_queued_per_account); "
+            "try again when some have started.",
+            retry_after=30,
+        )
+    accounts.freeze_for_create(session, account, draft.task_id, draft.frozen_units, why=draft.why)
     status = TaskStatus.PENDING if checks.running < account.max_concurrent else TaskStatus.STAGED
     now = utcnow()
     values: dict[str, Any] = dict(
@@ -130,20 +168,23 @@ def create_task(
         lease_expires_at=None,
         cancel_requested=False,
     )
-    # One Core INSERT (no unit-of-work flush); the object then joins the session as the stored row, so
-    # later changes to it in this transaction are written as usual.
-    session.execute(_TASK_INSERT, values)
-    task = Task(**values)
-    make_transient_to_detached(task)
-    session.add(task)
+    prepare(_TASK_INSERT, session.get_bind().dialect).run(cursor_of(session), values)
+    created = Created(None, created=True, values=values, session=session)
+    row: Any = SimpleNamespace(**values)  # what the rest reads (files and events want the ORM object)
+    if draft.files or _wants_webhooks(draft.config):
+        row = created.task
     for stored in draft.files:
-        stored.task_id = task.id
+        stored.task_id = row.id
         session.add(stored)
-    enqueue_task_event(session, task)
-    transitions.created(session, task)
+    enqueue_task_event(session, row)
+    transitions.created(session, row)
     if status is TaskStatus.PENDING:
-        notify_pending(session, task.id)
-    return Created(task, created=True)
+        notify_pending(session, row.id)
+    return created
+
+
+def _wants_webhooks(config: dict[str, Any]) -> bool:
+    return bool(((config or {}).get("webhook_config") or {}).get("endpoint"))
 
 
 def append_logs(task: Task, lines: Iterable[str]) -> None:
@@ -154,60 +195,68 @@ def append_logs(task: Task, lines: Iterable[str]) -> None:
         task.logs = {**(task.logs or {}), "lines": current + added}
 
 
-def count_waiting(session: Session, account_id: str) -> int:
-    """The account's tasks waiting to run (pending or staged): what ``max_queued_per_account`` caps."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Task)
-            .where(Task.account_id == account_id, Task.status.in_([TaskStatus.PENDING, TaskStatus.STAGED]))
-        )
-        or 0
-    )
-
-
 @dataclass(frozen=True)
 class _Checks:
     key_live: bool
     earlier_id: str | None
     queued: int
     running: int
+    waiting: int
 
 
-_QUEUED: tuple[Any, ...] = tuple(
-    literal_column(f"'{status.value}'") for status in (TaskStatus.PENDING, TaskStatus.STAGED)
-)
+def _literals(*statuses: TaskStatus) -> list[Any]:
+    """Statuses as SQL literals: for SQLite's planner (partial indexes) and prepared statements (no IN list
+    parameters, which SQLAlchemy expands at each execution)."""
+    return [literal_column(f"'{status.value}'") for status in statuses]
+
+
+_QUEUED: tuple[Any, ...] = tuple(_literals(TaskStatus.PENDING, TaskStatus.STAGED))
 
 
 _MAX_QUEUED = bindparam("max_queued", type_=Integer)
 
 
+def _count_up_to(limit: Any, *conditions: Any, column: Any = Task.status) -> Any:
+    """How many tasks match, counting no further than ``limit`` (a count costs no more than its cap).
+    ``column``: one the index that serves the conditions holds, so no row is read (``status``: the
+    (account_id, status) index covers the account's counts)."""
+    return select(func.count()).select_from(select(column).where(*conditions).limit(limit).subquery()).scalar_subquery()
+
+
 @functools.cache
-def _checks_statement(with_idempotency_key: bool, with_key: bool) -> Select[Any]:
+def _checks_statement(with_idempotency_key: bool, with_key: bool, with_waiting: bool) -> Select[Any]:
     """One read of everything a create decides on: the queue's length (each status counted on its partial
-    index, up to ``max_queued`` only, so it costs no more than the cap allows; the statuses are literals
-    for SQLite's planner), the account's running tasks, an earlier task with the idempotency key, and
-    whether the key is still live. Built once per shape (building costs more than running it)."""
+    index; the statuses are literals for SQLite's planner), the account's running tasks (pending or
+    processing) and, with a per-account cap, its waiting ones (pending or staged), each counted only up to
+    its limit; an earlier task with the idempotency key, and whether the key is still live. Built once per
+    shape (building costs more than running it)."""
     account_id: Any = bindparam("account_id")
     queued = [
-        select(func.count())
         # created_at: a column only the partial index of that status covers, so the planner takes it.
-        .select_from(select(Task.created_at).where(Task.status == status).limit(_MAX_QUEUED).subquery())
-        .scalar_subquery()
+        _count_up_to(_MAX_QUEUED, Task.status == status, column=Task.created_at)
         for status in _QUEUED
     ]
+    own = Task.account_id == account_id
+    # Counted once (MATERIALIZED: the planner must not copy the counts into each use below).
+    queue = select((queued[0] + queued[1]).label("queued")).cte("queue").prefix_with("MATERIALIZED")
     columns: list[Any] = [
-        queued[0] + queued[1],
-        select(func.count())
-        .select_from(Task)
-        .where(Task.account_id == account_id, Task.status.in_([TaskStatus.PENDING, TaskStatus.PROCESSING]))
-        .scalar_subquery(),
+        queue.c.queued,
+        _count_up_to(
+            bindparam("max_running", type_=Integer),
+            own,
+            Task.status.in_(_literals(TaskStatus.PENDING, TaskStatus.PROCESSING)),
+        ),
     ]
+    if with_waiting:
+        # The account's waiting tasks are among the queue's: below the cap, the queue's length says enough.
+        max_waiting = bindparam("max_waiting", type_=Integer)
+        account_waiting = _count_up_to(
+            max_waiting, own, Task.status.in_(_literals(TaskStatus.PENDING, TaskStatus.STAGED))
+        )
+        columns.append(case((queue.c.queued >= max_waiting, account_waiting), else_=queue.c.queued))
     if with_idempotency_key:
         columns.append(
-            select(Task.id)
-            .where(Task.account_id == account_id, Task.idempotency_key == bindparam("idempotency_key"))
-            .scalar_subquery()
+            select(Task.id).where(own, Task.idempotency_key == bindparam("idempotency_key")).scalar_subquery()
         )
     if with_key:
         columns.append(
@@ -215,21 +264,35 @@ def _checks_statement(with_idempotency_key: bool, with_key: bool) -> Select[Any]
                 ApiKey.key_hash == bindparam("key_hash"), ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None)
             )
         )
-    return select(*columns)
+    return select(*columns).select_from(queue)
 
 
 def create_checks_query(
-    account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
+    account_id: str,
+    idempotency_key: str | None,
+    key_hash: str | None,
+    max_queued: int,
+    *,
+    max_running: int = 10,
+    max_waiting: int | None = 200,
 ) -> Select[Any]:
     """The create's read with its values bound (for plans and tests; the create itself binds at execution)."""
-    statement = _checks_statement(idempotency_key is not None, key_hash is not None)
-    return statement.params(**_checks_params(account_id, idempotency_key, key_hash, max_queued))
+    statement = _checks_statement(idempotency_key is not None, key_hash is not None, max_waiting is not None)
+    params = _checks_params(account_id, idempotency_key, key_hash, max_queued, max_running, max_waiting)
+    return statement.params(**params)
 
 
 def _checks_params(
-    account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
+    account_id: str,
+    idempotency_key: str | None,
+    key_hash: str | None,
+    max_queued: int,
+    max_running: int,
+    max_waiting: int | None,
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {"account_id": account_id, "max_queued": max_queued}
+    params: dict[str, Any] = {"account_id": account_id, "max_queued": max_queued, "max_running": max_running}
+    if max_waiting is not None:
+        params["max_waiting"] = max_waiting
     if idempotency_key is not None:
         params["idempotency_key"] = idempotency_key
     if key_hash is not None:
@@ -238,15 +301,26 @@ def _checks_params(
 
 
 def _create_checks(
-    session: Session, account_id: str, idempotency_key: str | None, key_hash: str | None, max_queued: int
+    session: Session,
+    account: accounts.LockedAccount,
+    idempotency_key: str | None,
+    key_hash: str | None,
+    *,
+    max_queued: int,
+    max_queued_per_account: int | None,
 ) -> _Checks:
-    statement = _checks_statement(idempotency_key is not None, key_hash is not None)
-    params = _checks_params(account_id, idempotency_key, key_hash, max_queued)
-    values = list(session.execute(statement, params).one())
+    statement = _checks_statement(idempotency_key is not None, key_hash is not None, max_queued_per_account is not None)
+    params = _checks_params(
+        account.id, idempotency_key, key_hash, max_queued, max(account.max_concurrent, 0), max_queued_per_account
+    )
+    row = prepare(statement, session.get_bind().dialect).first(cursor_of(session), params)
+    assert row is not None  # a SELECT of scalar subqueries without FROM: always one row
+    values = list(row)
     queued_count, running = int(values.pop(0) or 0), int(values.pop(0) or 0)
+    waiting = int(values.pop(0) or 0) if max_queued_per_account is not None else 0
     earlier_id = values.pop(0) if idempotency_key is not None else None
     key_live = bool(values.pop(0)) if key_hash is not None else True
-    return _Checks(key_live=key_live, earlier_id=earlier_id, queued=queued_count, running=running)
+    return _Checks(key_live=key_live, earlier_id=earlier_id, queued=queued_count, running=running, waiting=waiting)
 
 
 @dataclass(frozen=True)
@@ -282,23 +356,23 @@ KEYED_TASK_QUERY = (
 )
 
 
-def read_for_key(connection: Connection, key_hash: str, task_id: str) -> KeyedRead:
-    """A task as its owner's key sees it, in one statement (the key live, the task, its queue position);
+def read_for_key(db: Database, key_hash: str, task_id: str) -> KeyedRead:
+    """A task as its owner's key sees it, in one prepared read (the key live, the task, its queue position);
     a second one only when nothing was found, to tell an unknown key (401) from an unknown task (404)."""
     if _looks_like_uuid(task_id):
-        row = connection.execute(KEYED_TASK_QUERY, {"key_hash": key_hash, "task_id": task_id.lower()}).first()
+        row = db.prepared(KEYED_TASK_QUERY).first({"key_hash": key_hash, "task_id": task_id.lower()})
         if row is not None:
             return KeyedRead(row.account_id, row.key_id, row.key_last_used_at, row, row.queue_position)
-    key = accounts.live_key(connection, key_hash)
+    key = accounts.live_key(db, key_hash)
     return KeyedRead(None) if key is None else KeyedRead(key.account_id, key.id, key.last_used_at)
 
 
-def read_task(connection: Connection, account_id: str, task_id: str) -> Any | None:
+def read_task(db: Database, account_id: str, task_id: str) -> Any | None:
     """The account's task as a row with its queue position (``queue_position``), or None (also for other
-    accounts' tasks: they are indistinguishable from missing ones)."""
+    accounts' tasks: they are indistinguishable from missing ones). A prepared read."""
     if not _looks_like_uuid(task_id):
         return None
-    return connection.execute(ACCOUNT_TASK_QUERY, {"account_id": account_id, "task_id": task_id.lower()}).first()
+    return db.prepared(ACCOUNT_TASK_QUERY).first({"account_id": account_id, "task_id": task_id.lower()})
 
 
 def render_task_now(row: Any) -> dict[str, Any]:

@@ -6,7 +6,8 @@ metrics and to the lifecycle log.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from enum import StrEnum
 from typing import Any
 
@@ -43,7 +44,8 @@ class TaskEvent:
 
     def fields(self) -> dict[str, Any]:
         """The event as flat fields, the unset ones left out (for structured logs)."""
-        return {key: value for key, value in asdict(self).items() if value not in (None, "")}
+        values = ((item.name, getattr(self, item.name)) for item in dataclass_fields(self))  # no deep copies
+        return {key: value for key, value in values if value not in (None, "")}
 
 
 def publish(event: TaskEvent) -> None:

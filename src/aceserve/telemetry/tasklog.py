@@ -15,6 +15,8 @@ SHORT_MESSAGE = "short_message"
 
 
 def log_event(event: TaskEvent) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return  # the line is not written: nothing to build (a create's hot path)
     fields = event.fields()
     text = " ".join(f"{key}={_text(value)}" for key, value in fields.items() if key != "transition")
     short = f"task {event.transition.value}"

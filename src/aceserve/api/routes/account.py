@@ -18,7 +18,7 @@ from aceserve.store import tasks as task_store
 from aceserve.store.models import Task
 from aceserve.store.render import absolute_urls, format_time, render_task, render_usage
 
-router = APIRouter(tags=["account"], dependencies=schemas.DOCUMENT_AUTH)
+router = schemas.authenticated(APIRouter(tags=["account"]))
 MAX_PAGE_SIZE = 100
 UNLIMITED_UNITS = usd_to_units(1_000_000_000)  # what unlimited credit reports: PiAPI clients expect a number
 MAX_PAGE = 1_000_000  # keeps the OFFSET far inside SQL's 64-bit range

@@ -28,7 +28,7 @@ from aceserve.domain.states import TaskStatus
 RETRY_MILLISECONDS = 2000
 """How long a disconnected EventSource waits before reconnecting (the stream's ``retry:`` field)."""
 
-router = APIRouter(prefix="/api/v1", tags=["tasks"], dependencies=schemas.DOCUMENT_AUTH)
+router = schemas.authenticated(APIRouter(prefix="/api/v1", tags=["tasks"]))
 
 LastEventId = Annotated[
     str | None,

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from aceserve.api import schemas
 from aceserve.api.body import read_json
@@ -17,7 +16,7 @@ from aceserve.api.deps import (
     ServicesDep,
     invalid_key,
     key_hash_from,
-    note_key_use,
+    note_key_use_async,
     services_of,
 )
 from aceserve.api.envelope import success, success_response
@@ -29,7 +28,7 @@ from aceserve.store import tasks as task_store
 from aceserve.store.render import absolute_urls, render_task
 from aceserve.webhooks import check_endpoint_at_create
 
-router = APIRouter(prefix="/api/v1", tags=["tasks"], dependencies=schemas.DOCUMENT_AUTH)
+router = schemas.authenticated(APIRouter(prefix="/api/v1", tags=["tasks"]))
 
 IdempotencyKey = Annotated[
     str | None,
@@ -84,8 +83,14 @@ async def submit_body(
     ``key_hash``: the caller's API key, checked again in the create's transaction."""
     command = parse_create_request(body, max_inline_audio_bytes=services.settings.max_input_audio_bytes)
     check_endpoint_at_create(command.webhook_endpoint, allow_private=services.settings.allow_private_webhooks)
-    task = await run_in_threadpool(
-        services.submitter.submit, account_id, command, idempotency_key=idempotency_key, key_hash=key_hash
+    quick = not command.inline_audio and not command.input.audio_fields()
+    task = await services.creates.run(
+        services.submitter.submit,
+        account_id,
+        command,
+        quick=quick,
+        idempotency_key=idempotency_key,
+        key_hash=key_hash,
     )
     return absolute_urls(task, services.settings.public_url)
 
@@ -99,16 +104,16 @@ async def submit_body(
         schemas.TaskResponse, 401, 404, 429, descriptions={404: "No task with this id belongs to this account."}
     ),
 )
-def get_task(task_id: str, request: Request) -> Response:
-    # The poll path: one statement checks the key and reads the task (no separate auth dependency).
+async def get_task(task_id: str, request: Request) -> Response:
+    # The poll path: one prepared read checks the key and reads the task (no separate auth dependency),
+    # where ``services.reads`` runs it (inline on SQLite).
     services = services_of(request)
     key_hash = key_hash_from(request)
-    with services.db.query() as connection:
-        found = task_store.read_for_key(connection, key_hash, task_id)
+    found = await services.reads.run(task_store.read_for_key, services.db, key_hash, task_id)
     if found.account_id is None:
         raise invalid_key()
     services.rate_limiter.check(key_hash)
-    note_key_use(services.db, found.key_id, found.key_last_used_at)
+    await note_key_use_async(services.db, found.key_id, found.key_last_used_at)
     if found.task is None:
         raise NotFound(f"Task {task_id} was not found.")
     return success_response(view_of(found.task, services.settings.public_url).data)

@@ -15,7 +15,7 @@ from aceserve.domain.uploads import MAX_UPLOAD_BYTES, UploadRequest, check_uploa
 from aceserve.store.render import absolute_url
 from aceserve.store.uploads import save_upload
 
-router = APIRouter(tags=["uploads"], dependencies=schemas.DOCUMENT_AUTH)
+router = schemas.authenticated(APIRouter(tags=["uploads"]))
 # base64 of the largest file, plus room for the JSON around it.
 _MAX_BODY = (MAX_UPLOAD_BYTES + 2) // 3 * 4 + 64 * 1024
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from aceserve.api.schemas.common import REF_TEMPLATE
 from aceserve.api.schemas.examples import CREATE_EXAMPLES
-from aceserve.api.schemas.openapi import DOCUMENT_AUTH, FILE_CONTENT, install_openapi, request_body, responses
+from aceserve.api.schemas.openapi import FILE_CONTENT, authenticated, install_openapi, request_body, responses
 from aceserve.api.schemas.resources import (
     TINY_WAV_DATA_URI,
     UPLOAD_EXAMPLES,
@@ -33,7 +33,6 @@ from aceserve.api.schemas.task import ErrorResponse, Task, TaskResponse
 
 __all__ = [
     "CREATE_EXAMPLES",
-    "DOCUMENT_AUTH",
     "FILE_CONTENT",
     "REF_TEMPLATE",
     "TINY_WAV_DATA_URI",
@@ -46,6 +45,7 @@ __all__ = [
     "Task",
     "TaskResponse",
     "UploadResponse",
+    "authenticated",
     "install_openapi",
     "request_body",
     "responses",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Security
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, TypeAdapter
 
@@ -18,8 +19,17 @@ api_key_scheme = APIKeyHeader(
     name="x-api-key", scheme_name="ApiKey", auto_error=False, description="The API key (header name in any case)."
 )
 bearer_scheme = HTTPBearer(scheme_name="Bearer", auto_error=False, description="`Authorization: Bearer <key>`.")
-# Documentation only: the schemes never refuse a request; ``deps.current_account`` does the checking.
-DOCUMENT_AUTH = [Security(api_key_scheme), Security(bearer_scheme)]
+_AUTHENTICATED: list[APIRouter] = []
+_SECURITY: list[dict[str, list[str]]] = [{api_key_scheme.scheme_name: []}, {bearer_scheme.scheme_name: []}]
+
+
+def authenticated(router: APIRouter) -> APIRouter:
+    """Document that every route of ``router`` takes the API key, either way (``install_openapi`` writes it
+    into the document). Documentation only: the routes check keys themselves (``deps``), and the schemes
+    as ``Security`` dependencies would run on every request for nothing (a sixth of a poll's time)."""
+    _AUTHENTICATED.append(router)
+    return router
+
 
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Invalid request: the message names the field and the rule (never 422).",
@@ -98,6 +108,21 @@ def install_openapi(app: FastAPI) -> None:
             # The models' own schemas, also where a response refers to the same model: FastAPI's copies
             # pass through its OpenAPI model, which turns integer bounds into floats (2^63 - 1 rounds up).
             components.update(_BODY_COMPONENTS)
+            _document_auth(document)
         return app.openapi_schema or generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_auth(document: dict[str, Any]) -> None:
+    schemes = document["components"].setdefault("securitySchemes", {})
+    for scheme in (api_key_scheme, bearer_scheme):
+        schemes[scheme.scheme_name] = scheme.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for router in _AUTHENTICATED:
+        for route in router.routes:
+            if not isinstance(route, APIRoute) or not route.include_in_schema:
+                continue
+            operations = document["paths"].get(route.path_format, {})
+            for method in route.methods or ():
+                if method.lower() in operations:
+                    operations[method.lower()]["security"] = _SECURITY
