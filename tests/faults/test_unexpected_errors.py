@@ -67,7 +67,6 @@ def test_an_unexpected_error_is_a_500_envelope_one_log_line_and_keeps_the_connec
     for record in errors:
         line = record.getMessage()
         assert "\n" not in line and record.exc_info is None
-        assert (
-            "unhandled error on GET /api/v1/task/00000000-0000-4000-8000-000000000000: OperationalError" in line
-            or "ProgrammingError" in line
-        )
+        assert line.startswith("unhandled error on GET /api/v1/task/00000000-0000-4000-8000-000000000000: "), line
+        # the driver's own error (the poll reads on DBAPI connections), or SQLAlchemy's wrapping of it
+        assert any(name in line for name in ("OperationalError", "ProgrammingError", "UndefinedTable")), line
