@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from aceserve.domain.errors import TaskInputError
 from aceserve.media.decode import decode_audio
@@ -23,6 +23,8 @@ from aceserve.media.formats import SAMPLE_RATE, Audio, OutputFormat
 from aceserve.media.helper import HelperCrashed, HelperProcess, HelperTimedOut, Shared, read_shared, share, take, unlink
 
 log = logging.getLogger("aceserve.media")
+
+T = TypeVar("T")
 
 DecodeTarget = Callable[[bytes, float, str], Audio]
 """What the decoding child runs: ``(data, max_seconds, field) -> audio``; a module-level function."""
@@ -52,6 +54,23 @@ def _run_encode(target: EncodeTarget, audio: Audio | Shared, sample_rate: int, f
     return read_shared(audio, lambda samples: target(samples, sample_rate, fmt))
 
 
+def call_on_input(
+    helper: HelperProcess, timeout_seconds: float, field: str, doing: str, function: Callable[..., T], *args: Any
+) -> T:
+    """``helper.call`` on untrusted input: the child's death or a call over ``timeout_seconds`` is that
+    input's ``TaskInputError`` naming ``field`` ("``doing`` took too long", "the audio decoder crashed")."""
+    try:
+        return helper.call(timeout_seconds, function, *args)
+    except HelperTimedOut:
+        log.warning("%s took over %g s on %s and was killed", helper.name, timeout_seconds, field)
+        raise TaskInputError(
+            f"`{field}` could not be decoded: {doing} took too long (over {timeout_seconds:g} s)"
+        ) from None
+    except HelperCrashed:
+        log.warning("%s died on %s; starting a new one", helper.name, field)
+        raise TaskInputError(f"`{field}` could not be decoded: the audio decoder crashed on this file") from None
+
+
 class IsolatedDecoder:
     """Decodes audio with :func:`aceserve.media.decode_audio`'s contract, in a helper process.
 
@@ -74,16 +93,19 @@ class IsolatedDecoder:
                 it, or decoding took longer than ``timeout_seconds``.
             RuntimeError: the helper process could not be started or is closed (our problem).
         """
-        try:
-            return take(self._helper.call(self.timeout_seconds, _run_decode, self._target, data, max_seconds, field))
-        except HelperTimedOut:
-            log.warning("decoding %s took over %g s; the decoder process was killed", field, self.timeout_seconds)
-            raise TaskInputError(
-                f"`{field}` could not be decoded: decoding took too long (over {self.timeout_seconds:g} s)"
-            ) from None
-        except HelperCrashed:
-            log.warning("the audio decoder process died while decoding %s; starting a new one", field)
-            raise TaskInputError(f"`{field}` could not be decoded: the audio decoder crashed on this file") from None
+        return take(
+            call_on_input(
+                self._helper,
+                self.timeout_seconds,
+                field,
+                "decoding",
+                _run_decode,
+                self._target,
+                data,
+                max_seconds,
+                field,
+            )
+        )
 
     def close(self) -> None:
         """Stop the helper process. Further calls to :meth:`decode` raise ``RuntimeError``."""

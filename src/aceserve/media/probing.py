@@ -9,16 +9,13 @@ for deployments that switch isolation off (``isolate_decoding = false``).
 
 from __future__ import annotations
 
-import logging
 import queue
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from aceserve.domain.errors import TaskInputError
-from aceserve.media.helper import HelperCrashed, HelperProcess, HelperTimedOut
+from aceserve.media.helper import HelperProcess
+from aceserve.media.isolated import call_on_input
 from aceserve.media.probe import probe_seconds
-
-log = logging.getLogger("aceserve.media")
 
 ProbeTarget = Callable[[bytes, str, float], float]
 """What a probing child runs: ``(data, field, max_seconds) -> seconds``; a module-level function."""
@@ -85,15 +82,9 @@ class IsolatedProber:
         """
         helper = self._idle.get()
         try:
-            return helper.call(self.timeout_seconds, self._target, data, field, max_seconds)
-        except HelperTimedOut:
-            log.warning("probing %s took over %g s; the probe process was killed", field, self.timeout_seconds)
-            raise TaskInputError(
-                f"`{field}` could not be decoded: reading it took too long (over {self.timeout_seconds:g} s)"
-            ) from None
-        except HelperCrashed:
-            log.warning("the audio probe process died reading %s; starting a new one", field)
-            raise TaskInputError(f"`{field}` could not be decoded: the audio decoder crashed on this file") from None
+            return call_on_input(
+                helper, self.timeout_seconds, field, "reading it", self._target, data, field, max_seconds
+            )
         finally:
             self._idle.put(helper)
 
