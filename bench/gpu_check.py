@@ -147,6 +147,22 @@ class GpuCheck:
         self.rows.append(row)
         print(" | ".join(f"{v}" for v in _cells(row)), flush=True)
 
+    def add_generation(self, check: str, model: str, seconds: float, batch: int, wall: float) -> None:
+        """A row for ``batch`` songs of ``seconds`` generated in ``wall`` seconds: RTF, peak memory, speed."""
+        rtf = wall / (seconds * batch)
+        self.add(
+            Row(
+                check,
+                model,
+                f"{seconds:g} s",
+                str(batch),
+                f"{wall:.2f}",
+                f"{rtf:.4f}",
+                self.peak(),
+                f"{1 / rtf:.1f}x realtime",
+            )
+        )
+
     def section(self, check: str, model: str, body: Callable[[], None]) -> None:
         """Run one check's rows; past the budget it is skipped, and an error is its row."""
         if self.elapsed() > self.budget:
@@ -190,18 +206,7 @@ class GpuCheck:
                     torch.cuda.empty_cache()
                     self.add(Row("sizes", self.full_name, f"{seconds:g} s", str(batch), result="out of memory"))
                     continue
-                self.add(
-                    Row(
-                        "sizes",
-                        self.full_name,
-                        f"{seconds:g} s",
-                        str(batch),
-                        f"{wall:.2f}",
-                        f"{wall / (seconds * batch):.4f}",
-                        self.peak(),
-                        f"{seconds * batch / wall:.1f}x realtime",
-                    )
-                )
+                self.add_generation("sizes", self.full_name, seconds, batch, wall)
 
     def precision_rows(self) -> None:
         tiny = "tiny"
@@ -317,18 +322,7 @@ class GpuCheck:
         seconds = sizes.compile_seconds
         for batch in sorted({1, sizes.compile_batch}):
             _, wall = self.timed(lambda b=batch: engine.generate(requests(seconds, b)))
-            self.add(
-                Row(
-                    "compile",
-                    name,
-                    f"{seconds:g} s",
-                    str(batch),
-                    f"{wall:.2f}",
-                    f"{wall / (seconds * batch):.4f}",
-                    self.peak(),
-                    f"{seconds * batch / wall:.1f}x realtime",
-                )
-            )
+            self.add_generation("compile", name, seconds, batch, wall)
         spread = [
             requests(seconds + 0.04, 1),  # an odd frame count
             requests(seconds, sizes.compile_batch, prompts=(PROMPT, LONG_PROMPT)),  # masked when batched
