@@ -34,8 +34,12 @@ def make_task(
         batch_hint=hint,
         idempotency_key=key,
     )
-    with db.write() as session:
-        return create_task(session, account_id, draft, max_queued=max_queued).task
+    if webhook:  # a webhook event is an ORM row: the create runs in a session, as the API's does
+        with db.write() as session:
+            return create_task(session, account_id, draft, max_queued=max_queued).task
+    with db.raw_write() as writes:  # as the API creates a task without files or webhooks
+        created = create_task(writes, account_id, draft, max_queued=max_queued)
+    return reload(db, created.row.id)
 
 
 def reload(db: Database, task_id: str) -> Task:

@@ -26,7 +26,7 @@ from aceserve.domain.errors import Conflict, InsufficientCredit, InvalidInput, N
 from aceserve.store.clock import new_uuid, utcnow
 from aceserve.store.db import Database
 from aceserve.store.models import Account, ApiKey, LedgerEntry
-from aceserve.store.prepared import cursor_of, prepare
+from aceserve.store.prepared import Writes, cursor_of, dialect_of, prepare
 
 KEY_PREFIX_LENGTH = 12
 
@@ -167,19 +167,18 @@ class LockedAccount:
     max_concurrent: int
 
 
-def lock_for_create(session: Session, account_id: str) -> LockedAccount:
+def lock_for_create(writes: Writes, account_id: str) -> LockedAccount:
     """``lock_account`` for the create path: the two columns it decides on, without loading the ORM row."""
-    dialect = session.get_bind().dialect
-    row = prepare(_ACCOUNT_FOR_CREATE, dialect).first(cursor_of(session), {"account_id": account_id})
+    row = prepare(_ACCOUNT_FOR_CREATE, dialect_of(writes)).first(cursor_of(writes), {"account_id": account_id})
     if row is None:
         raise NotFound(f"No account with id {account_id}.")
     return LockedAccount(account_id, row.balance_units, row.max_concurrent)
 
 
-def freeze_for_create(session: Session, account: LockedAccount, task_id: str, units: int, *, why: str = "") -> None:
+def freeze_for_create(writes: Writes, account: LockedAccount, task_id: str, units: int, *, why: str = "") -> None:
     """``freeze`` for the create path (the same conditional UPDATE and ledger row), on the DBAPI cursor of
-    the session's transaction. ``account`` was read under the lock, so its balance is the one refused."""
-    dialect, cursor = session.get_bind().dialect, cursor_of(session)
+    the transaction. ``account`` was read under the lock, so its balance is the one refused."""
+    dialect, cursor = dialect_of(writes), cursor_of(writes)
     params = {"account_id": account.id, "units": units}
     if prepare(_FREEZE[account.balance_units is not None], dialect).first(cursor, params) is None:
         needs = why or f"${units_to_usd(units):.4f}"

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, Select, create_engine, event, exc, te
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from aceserve.store.prepared import PreparedRead, RawConnections
+from aceserve.store.prepared import PreparedRead, RawConnections, RawTransaction, Writes
 
 _IMMEDIATE = "aceserve_immediate"
 _AUTOCOMMIT = "aceserve_autocommit"
@@ -41,14 +41,14 @@ IDLE_CHECK_SECONDS = 10.0
 _AFTER_COMMIT = "aceserve_after_commit"
 
 
-def after_commit(session: Session, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once the session's transaction commits; drop it if it rolls back. For what must
-    only be said of changes that happened (metrics, lifecycle log lines)."""
-    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+def after_commit(writes: Writes, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the transaction (a session's or a raw one) commits; drop it if it rolls back.
+    For what must only be said of changes that happened (metrics, lifecycle log lines)."""
+    writes.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
-def _run_after_commit(session: Session) -> None:
-    callbacks: list[Callable[[], None]] = session.info.pop(_AFTER_COMMIT, [])
+def _run_after_commit(writes: Writes) -> None:
+    callbacks: list[Callable[[], None]] = writes.info.pop(_AFTER_COMMIT, [])
     for callback in callbacks:
         try:
             callback()
@@ -56,8 +56,8 @@ def _run_after_commit(session: Session) -> None:
             logging.getLogger("aceserve.store").exception("after-commit callback failed")
 
 
-def _drop_after_commit(session: Session) -> None:
-    session.info.pop(_AFTER_COMMIT, None)
+def _drop_after_commit(writes: Writes) -> None:
+    writes.info.pop(_AFTER_COMMIT, None)
 
 
 class Database:
@@ -89,6 +89,35 @@ class Database:
             return
         with self._writing, self._write() as session, session.begin():
             yield session
+
+    @contextmanager
+    def raw_write(self) -> Iterator[RawTransaction]:
+        """A write transaction for prepared statements alone (``store.prepared``), on a DBAPI connection
+        kept for them: committed on success, rolled back on error, with ``after_commit`` callbacks run after
+        the commit as for a session. SQLite begins it ``IMMEDIATE``, after this process's other writers."""
+        with self._writing or nullcontext():
+            proxied = self._raw.take()
+            try:
+                cursor = proxied.dbapi_connection.cursor()
+                cursor.execute("BEGIN" if self.is_postgres else "BEGIN IMMEDIATE")
+            except BaseException:
+                self._raw.discard(proxied)
+                raise
+            transaction = RawTransaction(cursor, self.engine.dialect)
+            try:
+                yield transaction
+                cursor.execute("COMMIT")
+            except BaseException:
+                _drop_after_commit(transaction)
+                try:
+                    cursor.execute("ROLLBACK")
+                except Exception:  # the connection is gone or broken: it goes, and the error is the first one
+                    self._raw.discard(proxied)
+                else:
+                    self._raw.give_back(proxied)
+                raise
+            self._raw.give_back(proxied)
+        _run_after_commit(transaction)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -32,7 +32,7 @@ from aceserve.store.db import Database
 from aceserve.store.fairness import position_of
 from aceserve.store.models import Account, ApiKey, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
-from aceserve.store.prepared import cursor_of, prepare
+from aceserve.store.prepared import Writes, cursor_of, dialect_of, prepare
 from aceserve.store.render import render_task
 from aceserve.store.wakeup import notify_pending
 
@@ -62,42 +62,39 @@ class TaskDraft:
 
 
 class Created:
-    """What a create did: the new task (``created``), or the earlier one with the same Idempotency-Key."""
+    """What a create did: the new task (``created``), or the earlier one with the same Idempotency-Key.
+    ``row``: the task's columns as attributes (what rendering reads); ``task``: the ORM object, when the
+    create ran in a session."""
 
-    def __init__(
-        self,
-        task: Task | None,
-        created: bool,
-        *,
-        values: dict[str, Any] | None = None,
-        session: Session | None = None,
-    ) -> None:
+    def __init__(self, row: Any, created: bool, *, session: Session | None = None) -> None:
         self.created = created
-        self._task = task
-        self._values = values
+        self.row = row
         self._session = session
 
     @property
     def task(self) -> Task:
         """The task as an ORM object in the create's session (built when first asked for: the API's create
         only renders it), so later changes to it in that transaction are written as usual."""
-        if self._task is None:
-            assert self._values is not None and self._session is not None
-            task = Task(**self._values)
-            make_transient_to_detached(task)
-            self._session.add(task)
-            self._task = task
-        return self._task
+        if isinstance(self.row, Task):
+            return self.row
+        if self._session is None:
+            raise TypeError("a create in a raw transaction has no ORM object; render() it")
+        task = Task(**vars(self.row))
+        make_transient_to_detached(task)
+        self._session.add(task)
+        self.row = task
+        return task
 
     def render(self) -> dict[str, Any]:
         """The task object (``render.render_task``)."""
-        if self._task is not None:
-            return render_task(self._task)
-        return render_task(SimpleNamespace(**self._values or {}))  # type: ignore[arg-type]
+        return render_task(self.row)
+
+
+_TASK_BY_ID = select(*_TASKS.c).where(_TASKS.c.id == bindparam("task_id"))
 
 
 def create_task(
-    session: Session,
+    writes: Writes,
     account_id: str,
     draft: TaskDraft,
     *,
@@ -106,16 +103,21 @@ def create_task(
     max_queued_per_account: int | None = None,
 ) -> Created:
     """Freeze credit and insert the task (pending, or staged over the concurrency limit) with its
-    webhook event, all in the caller's transaction.
+    webhook event, all in the caller's transaction: a session's, or a raw one (``Database.raw_write``) for a
+    draft without files or webhooks (those are ORM rows).
 
     Statements, each prepared once (``store.prepared``) and run on the transaction's DBAPI cursor: lock the
     account (reading its balance and concurrency limit); one read for the rest of what decides (the key
     still live when ``key_hash`` is given, an earlier task with the idempotency key, the queue's length,
     the account's running and waiting tasks, each count stopping at its limit); the conditional UPDATE
     that freezes; the inserts (ledger, task, any files and webhook event)."""
-    account = accounts.lock_for_create(session, account_id)
+    session = writes if isinstance(writes, Session) else None
+    needs_session = bool(draft.files) or _wants_webhooks(draft.config)
+    if needs_session and session is None:
+        raise TypeError("a draft with files or webhooks is created in a session (its rows are ORM objects)")
+    account = accounts.lock_for_create(writes, account_id)
     checks = _create_checks(
-        session,
+        writes,
         account,
         draft.idempotency_key,
         key_hash,
@@ -125,7 +127,10 @@ def create_task(
     if key_hash is not None and not checks.key_live:
         raise Unauthorized("Invalid API key: it is unknown or has been revoked.")
     if checks.earlier_id is not None:
-        earlier = session.get(Task, checks.earlier_id)
+        if session is not None:
+            earlier: Any = session.get(Task, checks.earlier_id)
+        else:
+            earlier = prepare(_TASK_BY_ID, dialect_of(writes)).first(cursor_of(writes), {"task_id": checks.earlier_id})
         assert earlier is not None
         return Created(earlier, created=False)
     if checks.queued >= max_queued:
@@ -136,7 +141,7 @@ def create_task(
             "try again when some have started.",
             retry_after=30,
         )
-    accounts.freeze_for_create(session, account, draft.task_id, draft.frozen_units, why=draft.why)
+    accounts.freeze_for_create(writes, account, draft.task_id, draft.frozen_units, why=draft.why)
     status = TaskStatus.PENDING if checks.running < account.max_concurrent else TaskStatus.STAGED
     now = utcnow()
     values: dict[str, Any] = dict(
@@ -168,18 +173,17 @@ def create_task(
         lease_expires_at=None,
         cancel_requested=False,
     )
-    prepare(_TASK_INSERT, session.get_bind().dialect).run(cursor_of(session), values)
-    created = Created(None, created=True, values=values, session=session)
-    row: Any = SimpleNamespace(**values)  # what the rest reads (files and events want the ORM object)
-    if draft.files or _wants_webhooks(draft.config):
-        row = created.task
-    for stored in draft.files:
-        stored.task_id = row.id
-        session.add(stored)
-    enqueue_task_event(session, row)
-    transitions.created(session, row)
+    prepare(_TASK_INSERT, dialect_of(writes)).run(cursor_of(writes), values)
+    created = Created(SimpleNamespace(**values), created=True, session=session)
+    if session is not None and needs_session:
+        task = created.task
+        for stored in draft.files:
+            stored.task_id = task.id
+            session.add(stored)
+        enqueue_task_event(session, task)
+    transitions.created(writes, created.row)
     if status is TaskStatus.PENDING:
-        notify_pending(session, row.id)
+        notify_pending(writes, draft.task_id)
     return created
 
 
@@ -301,7 +305,7 @@ def _checks_params(
 
 
 def _create_checks(
-    session: Session,
+    writes: Writes,
     account: accounts.LockedAccount,
     idempotency_key: str | None,
     key_hash: str | None,
@@ -313,7 +317,7 @@ def _create_checks(
     params = _checks_params(
         account.id, idempotency_key, key_hash, max_queued, max(account.max_concurrent, 0), max_queued_per_account
     )
-    row = prepare(statement, session.get_bind().dialect).first(cursor_of(session), params)
+    row = prepare(statement, dialect_of(writes)).first(cursor_of(writes), params)
     assert row is not None  # a SELECT of scalar subqueries without FROM: always one row
     values = list(row)
     queued_count, running = int(values.pop(0) or 0), int(values.pop(0) or 0)

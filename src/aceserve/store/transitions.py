@@ -13,6 +13,7 @@ from aceserve.domain.states import TaskStatus
 from aceserve.store.clock import utcnow
 from aceserve.store.db import after_commit
 from aceserve.store.models import Task
+from aceserve.store.prepared import Writes
 from aceserve.telemetry import TaskEvent, Transition, publish
 from aceserve.telemetry.metrics import observe_batch
 
@@ -29,7 +30,7 @@ def _event(task: Task, transition: Transition, **values: object) -> TaskEvent:
     )
 
 
-def _publish(session: Session, event: TaskEvent) -> None:
+def _publish(session: Writes, event: TaskEvent) -> None:
     after_commit(session, lambda: publish(event))
 
 
@@ -37,7 +38,7 @@ def _seconds(since: datetime | None, now: datetime) -> float | None:
     return None if since is None else max(0.0, (now - since).total_seconds())
 
 
-def created(session: Session, task: Task) -> None:
+def created(session: Writes, task: Task) -> None:
     _publish(session, _event(task, Transition.CREATED))
 
 

@@ -11,20 +11,23 @@ import logging
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, select
+
+from aceserve.store.prepared import Writes, cursor_of, dialect_of, prepare
 
 CHANNEL = "aceserve_tasks"
+_NOTIFY = select(func.pg_notify(CHANNEL, bindparam("task_id")))
 log = logging.getLogger("aceserve.wakeup")
 
 
-def notify_pending(session: Session, task_id: str = "") -> None:
+def notify_pending(writes: Writes, task_id: str = "") -> None:
     """Tell other processes' workers, at commit, that a task became pending (PostgreSQL NOTIFY).
 
     SQLite has no other processes to tell; in-process wake-ups go through ``Wakeup.notify`` after
     the commit."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_notify(CHANNEL, task_id)))
+    dialect = dialect_of(writes)
+    if dialect.name == "postgresql":
+        prepare(_NOTIFY, dialect).run(cursor_of(writes), {"task_id": task_id})
 
 
 class Wakeup:

@@ -1,0 +1,95 @@
+"""Raw write transactions (``Database.raw_write``), the create path of a task without files or webhooks:
+they commit or roll back as a session's transaction does, say what happened only after the commit, and
+keep every guarantee of the create."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from aceserve.domain.errors import InsufficientCredit, Unauthorized
+from aceserve.domain.states import TaskType
+from aceserve.store import accounts
+from aceserve.store.db import Database, after_commit
+from aceserve.store.models import Account, LedgerEntry, Task
+from aceserve.store.tasks import TaskDraft, create_task
+from tests.store.helpers import make_account
+
+
+def draft(*, key: str | None = None, units: int = 5_000, webhook: str = "") -> TaskDraft:
+    return TaskDraft(
+        task_type=TaskType.TXT2AUDIO,
+        input={"style_prompt": "rock", "duration": 10},
+        config={"service_mode": "", "webhook_config": {"endpoint": webhook, "secret": ""}},
+        frozen_units=units,
+        idempotency_key=key,
+    )
+
+
+def counts(database: Database, account_id: str) -> tuple[int, int]:
+    with database.read() as session:
+        found = session.scalar(select(func.count()).select_from(Task).where(Task.account_id == account_id))
+        ledger = session.scalar(
+            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.account_id == account_id)
+        )
+    return int(found or 0), int(ledger or 0)
+
+
+def test_a_commit_runs_the_callbacks_after_it_and_a_rollback_drops_them_and_its_writes(database: Database) -> None:
+    account = make_account(database, credits_usd=1)
+    said: list[str] = []
+    with database.raw_write() as writes:
+        created = create_task(writes, account, draft(), max_queued=100)
+        after_commit(writes, lambda: said.append(f"committed {created.row.id}"))
+        assert said == []
+    assert said == [f"committed {created.row.id}"]
+    assert counts(database, account) == (1, 2)  # the task; the credit's and the freeze's ledger rows
+
+    with pytest.raises(RuntimeError, match="later failure"), database.raw_write() as writes:
+        create_task(writes, account, draft(), max_queued=100)
+        after_commit(writes, lambda: said.append("never"))
+        raise RuntimeError("a later failure")
+    assert said == [f"committed {created.row.id}"]
+    assert counts(database, account) == (1, 2)
+    with database.read() as session:
+        balance = session.get(Account, account)
+        assert balance is not None and balance.frozen_units == 5_000
+
+    with database.raw_write() as writes:  # the connection that rolled back serves the next transaction
+        create_task(writes, account, draft(), max_queued=100)
+    assert counts(database, account) == (2, 3)
+
+
+def test_refusals_inside_the_transaction_leave_nothing(database: Database) -> None:
+    account = make_account(database, credits_usd=0.001)
+    with database.write() as session:
+        found = session.get(Account, account)
+        assert found is not None
+        key = accounts.create_key(session, found)
+        accounts.revoke_key(session, key.secret[:12])
+    with pytest.raises(Unauthorized), database.raw_write() as writes:
+        create_task(writes, account, draft(), max_queued=100, key_hash=accounts.hash_key(key.secret))
+    with pytest.raises(InsufficientCredit), database.raw_write() as writes:
+        create_task(writes, account, draft(units=10**9), max_queued=100)
+    assert counts(database, account) == (0, 1)
+
+
+def test_a_repeated_idempotency_key_returns_the_earlier_task_rendered(database: Database) -> None:
+    account = make_account(database)
+    with database.raw_write() as writes:
+        first = create_task(writes, account, draft(key="order-1"), max_queued=100)
+    with database.raw_write() as writes:
+        again = create_task(writes, account, draft(key="order-1", units=9_000), max_queued=100)
+    assert first.created and not again.created
+    assert again.render()["task_id"] == first.render()["task_id"]
+    assert again.render()["input"] == first.render()["input"]
+    assert counts(database, account)[0] == 1
+
+
+def test_a_draft_with_webhooks_needs_a_session(database: Database) -> None:
+    account = make_account(database)
+    with pytest.raises(TypeError, match="session"), database.raw_write() as writes:
+        create_task(writes, account, draft(webhook="https://example.com/hook"), max_queued=100)
+    with database.write() as session:
+        created = create_task(session, account, draft(webhook="https://example.com/hook"), max_queued=100)
+        assert created.task.id == created.render()["task_id"]
