@@ -8,7 +8,7 @@ from aceserve.store.migrate import current_revision, upgrade
 
 def test_migrations_reach_head_and_are_idempotent(database: Database) -> None:
     upgrade(database.engine)  # a second upgrade on a migrated database is a no-op
-    assert current_revision(database.engine) == "0005"
+    assert current_revision(database.engine) == "0006"
 
 
 def test_models_and_migrations_agree(database: Database) -> None:
@@ -31,7 +31,6 @@ def test_money_moves_to_the_usage_unit_and_every_balance_still_adds_up_from_the_
     from aceserve.store import accounts
     from aceserve.store.migrate import alembic_config
     from aceserve.store.models import Account, Task
-    from aceserve.store.tasks import create_task
 
     config = alembic_config(database.engine)
     with database.engine.begin() as connection:
@@ -46,10 +45,10 @@ def test_money_moves_to_the_usage_unit_and_every_balance_still_adds_up_from_the_
         session.flush()
         account.balance_units = 10_000_000  # $1 in the old unit, with its ledger row
         accounts._ledger(session, "a1", None, "credit", 10_000_000, 0, "initial credit")
-        done = create_task(session, "a1", draft(150_000), max_queued=10).task
+        done = old_task(session, account, 150_000)
         accounts.settle(session, "a1", done.id, 150_000, 61_725)
         done.frozen_units, done.consumed_units = 0, 61_725
-        waiting = create_task(session, "a1", draft(200_000), max_queued=10).task
+        waiting = old_task(session, account, 200_000)
     upgrade(database.engine)
     with database.read() as session:
         account = session.get(Account, "a1")
@@ -62,12 +61,20 @@ def test_money_moves_to_the_usage_unit_and_every_balance_still_adds_up_from_the_
         assert (pending.frozen_units, pending.consumed_units) == (20_000, 0)
 
 
-def draft(frozen_units: int) -> Any:
-    from aceserve.store.tasks import TaskDraft
+def old_task(session: Any, account: Any, frozen_units: int) -> Any:
+    """A pending task with its credit frozen, written as the schema of 0002 holds it (the create step of
+    today reads tables that came later)."""
+    from aceserve.store import accounts
+    from aceserve.store.clock import new_uuid
+    from aceserve.store.models import Task
 
-    return TaskDraft(
-        task_type=TaskType.TXT2AUDIO,
-        input={"style_prompt": "x"},
-        config={"service_mode": "", "webhook_config": {"endpoint": "", "secret": ""}},
-        frozen_units=frozen_units,
-    )
+    now = utcnow()
+    task = Task(
+        id=new_uuid(), account_id=account.id, task_type=TaskType.TXT2AUDIO, status="pending",
+        input={"style_prompt": "x"}, config={"service_mode": "", "webhook_config": {"endpoint": "", "secret": ""}},
+        output=None, frozen_units=frozen_units, created_at=now, updated_at=now,
+    )  # fmt: skip
+    session.add(task)
+    accounts.freeze(session, account, task.id, frozen_units)
+    session.flush()
+    return task

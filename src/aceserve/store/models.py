@@ -157,6 +157,22 @@ class Task(Base):
     )
 
 
+class QueueCount(Base):
+    """How many tasks wait (pending or staged): a row per account that has had waiting tasks, and the row
+    ``account_id = ''`` for all of them together.
+
+    SQLite only: triggers on ``tasks`` (migration 0006) keep it, inside the transaction of every change, so a
+    create reads two rows where it would count the queue (a cost that grows with the queue). PostgreSQL
+    leaves it empty and counts on its partial indexes instead: there one counter row shared by every
+    account would make each create and claim wait on the same row lock until commit, and the triggers
+    would take row locks in an order the code does not control."""
+
+    __tablename__ = "queue_counts"
+
+    account_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    waiting: Mapped[int] = mapped_column(Integer)
+
+
 class LedgerEntry(Base):
     """Append-only money movements; an account's balance is the sum of its rows."""
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     literal_column,
     select,
 )
+from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from aceserve.domain.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
@@ -30,7 +31,7 @@ from aceserve.store import accounts, transitions
 from aceserve.store.clock import new_uuid, utcnow
 from aceserve.store.db import Database
 from aceserve.store.fairness import position_of
-from aceserve.store.models import Account, ApiKey, StoredFile, Task
+from aceserve.store.models import Account, ApiKey, QueueCount, StoredFile, Task
 from aceserve.store.outbox import enqueue_task_event
 from aceserve.store.prepared import Writes, cursor_of, dialect_of, prepare
 from aceserve.store.render import render_task
@@ -227,24 +228,44 @@ def _count_up_to(limit: Any, *conditions: Any, column: Any = Task.status) -> Any
     return select(func.count()).select_from(select(column).where(*conditions).limit(limit).subquery()).scalar_subquery()
 
 
+def _queue_counted_by_triggers(dialect: Dialect) -> bool:
+    """Whether the database keeps ``queue_counts`` (SQLite; ``models.QueueCount``)."""
+    return dialect.name == "sqlite"
+
+
 @functools.cache
-def _checks_statement(with_idempotency_key: bool, with_key: bool, with_waiting: bool) -> Select[Any]:
-    """One read of everything a create decides on: the queue's length (each status counted on its partial
-    index; the statuses are literals for SQLite's planner), the account's running tasks (pending or
-    processing) and, with a per-account cap, its waiting ones (pending or staged), each counted only up to
-    its limit; an earlier task with the idempotency key, and whether the key is still live. Built once per
-    shape (building costs more than running it)."""
+def _checks_statement(
+    with_idempotency_key: bool, with_key: bool, with_waiting: bool, from_queue_counts: bool
+) -> Select[Any]:
+    """One read of everything a create decides on: the queue's length and, with a per-account cap, the
+    account's waiting tasks (pending or staged); the account's running tasks (pending or processing),
+    counted only up to its limit; an earlier task with the idempotency key, and whether the key is still
+    live. Built once per shape (building costs more than running it).
+
+    The waiting counts: from ``queue_counts`` (``from_queue_counts``, SQLite: two rows), else counted on the
+    partial index of each status (the statuses are literals for SQLite's planner), each up to its limit."""
     account_id: Any = bindparam("account_id")
-    queued = [
-        # created_at: a column only the partial index of that status covers, so the planner takes it.
-        _count_up_to(_MAX_QUEUED, Task.status == status, column=Task.created_at)
-        for status in _QUEUED
-    ]
     own = Task.account_id == account_id
-    # Counted once (MATERIALIZED: the planner must not copy the counts into each use below).
-    queue = select((queued[0] + queued[1]).label("queued")).cte("queue").prefix_with("MATERIALIZED")
+    max_waiting = bindparam("max_waiting", type_=Integer)
+    if from_queue_counts:
+        queued: Any = func.coalesce(_waiting_in(literal_column("''")), 0)
+        account_waiting: Any = func.coalesce(_waiting_in(account_id), 0)
+        queue = None
+    else:
+        counts = [
+            # created_at: a column only the partial index of that status covers, so the planner takes it.
+            _count_up_to(_MAX_QUEUED, Task.status == status, column=Task.created_at)
+            for status in _QUEUED
+        ]
+        # Counted once (MATERIALIZED: the planner must not copy the counts into each use below).
+        queue = select((counts[0] + counts[1]).label("queued")).cte("queue").prefix_with("MATERIALIZED")
+        queued = queue.c.queued
+        # The account's waiting tasks are among the queue's: below the cap, the queue's length says enough.
+        account_waiting = case(
+            (queued >= max_waiting, _count_up_to(max_waiting, own, Task.status.in_(_QUEUED))), else_=queued
+        )
     columns: list[Any] = [
-        queue.c.queued,
+        queued,
         _count_up_to(
             bindparam("max_running", type_=Integer),
             own,
@@ -252,12 +273,7 @@ def _checks_statement(with_idempotency_key: bool, with_key: bool, with_waiting: 
         ),
     ]
     if with_waiting:
-        # The account's waiting tasks are among the queue's: below the cap, the queue's length says enough.
-        max_waiting = bindparam("max_waiting", type_=Integer)
-        account_waiting = _count_up_to(
-            max_waiting, own, Task.status.in_(_literals(TaskStatus.PENDING, TaskStatus.STAGED))
-        )
-        columns.append(case((queue.c.queued >= max_waiting, account_waiting), else_=queue.c.queued))
+        columns.append(account_waiting)
     if with_idempotency_key:
         columns.append(
             select(Task.id).where(own, Task.idempotency_key == bindparam("idempotency_key")).scalar_subquery()
@@ -268,7 +284,12 @@ def _checks_statement(with_idempotency_key: bool, with_key: bool, with_waiting: 
                 ApiKey.key_hash == bindparam("key_hash"), ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None)
             )
         )
-    return select(*columns).select_from(queue)
+    statement = select(*columns)
+    return statement if queue is None else statement.select_from(queue)
+
+
+def _waiting_in(account_id: Any) -> Any:
+    return select(QueueCount.waiting).where(QueueCount.account_id == account_id).scalar_subquery()
 
 
 def create_checks_query(
@@ -277,11 +298,14 @@ def create_checks_query(
     key_hash: str | None,
     max_queued: int,
     *,
+    dialect: Dialect,
     max_running: int = 10,
     max_waiting: int | None = 200,
 ) -> Select[Any]:
     """The create's read with its values bound (for plans and tests; the create itself binds at execution)."""
-    statement = _checks_statement(idempotency_key is not None, key_hash is not None, max_waiting is not None)
+    statement = _checks_statement(
+        idempotency_key is not None, key_hash is not None, max_waiting is not None, _queue_counted_by_triggers(dialect)
+    )
     params = _checks_params(account_id, idempotency_key, key_hash, max_queued, max_running, max_waiting)
     return statement.params(**params)
 
@@ -313,11 +337,17 @@ def _create_checks(
     max_queued: int,
     max_queued_per_account: int | None,
 ) -> _Checks:
-    statement = _checks_statement(idempotency_key is not None, key_hash is not None, max_queued_per_account is not None)
+    dialect = dialect_of(writes)
+    statement = _checks_statement(
+        idempotency_key is not None,
+        key_hash is not None,
+        max_queued_per_account is not None,
+        _queue_counted_by_triggers(dialect),
+    )
     params = _checks_params(
         account.id, idempotency_key, key_hash, max_queued, max(account.max_concurrent, 0), max_queued_per_account
     )
-    row = prepare(statement, dialect_of(writes)).first(cursor_of(writes), params)
+    row = prepare(statement, dialect).first(cursor_of(writes), params)
     assert row is not None  # a SELECT of scalar subqueries without FROM: always one row
     values = list(row)
     queued_count, running = int(values.pop(0) or 0), int(values.pop(0) or 0)
