@@ -130,7 +130,7 @@ class Caller:
     """For the create's transaction, which checks the key again."""
 
 
-async def current_caller(request: Request, services: ServicesDep) -> Caller:
+async def current_caller(request: Request, services: Services) -> Caller:
     """The caller, from this process's key cache when it read the key within ``KEY_CACHE_SECONDS``."""
     key_hash = key_hash_from(request)
     account_id = services.key_cache.get(key_hash)
@@ -157,6 +157,3 @@ async def note_key_use_async(db: Database, key_id: str, last_used_at: datetime |
     """``note_key_use`` from the event loop: the rare write goes to a thread."""
     if accounts.key_use_is_stale(last_used_at):
         await run_in_threadpool(note_key_use, db, key_id, last_used_at)
-
-
-CallerDep = Annotated[Caller, Depends(current_caller)]

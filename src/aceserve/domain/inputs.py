@@ -209,7 +209,7 @@ class _Reader:
 
     def model(self, model: type[M], raw: Mapping[str, object], path: str) -> M:
         values: dict[str, Any] = {}
-        for name, info in model.model_fields.items():
+        for name, info in _fields(model):
             value = self._given(raw, name, info, path)
             if value is None:
                 if info.is_required():
@@ -314,6 +314,12 @@ class _Reader:
         if isinstance(kind, type) and issubclass(kind, BaseModel):
             return self.model(kind, read_object(value, path), path)
         raise TypeError(f"no reader for the field {path} of type {kind!r}")  # pragma: no cover - a new kind
+
+
+@functools.cache
+def _fields(model: type[BaseModel]) -> tuple[tuple[str, FieldInfo], ...]:
+    """A model's fields, read once (each read of ``model_fields`` goes through a pydantic descriptor)."""
+    return tuple(model.model_fields.items())
 
 
 @functools.cache

@@ -216,9 +216,14 @@ class TaskInput(WireModel):
         """The audio inputs (``style_audio``, ``audio``) that hold a source, by field name."""
         return {
             name: value
-            for name, info in type(self).model_fields.items()
-            if AUDIO_SOURCE in info.metadata and isinstance(value := getattr(self, name), str) and value
+            for name in _audio_field_names(type(self))
+            if isinstance(value := getattr(self, name), str) and value
         }
+
+
+@functools.cache
+def _audio_field_names(model: type[TaskInput]) -> tuple[str, ...]:
+    return tuple(name for name, info in model.model_fields.items() if AUDIO_SOURCE in info.metadata)
 
 
 @functools.cache

@@ -96,12 +96,20 @@ class PreparedStatement:
         # values bound when the statement was built (literals such as the 1 in ``count(*) + 1``)
         self._defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
         self._bind_processors: dict[str, Callable[[Any], Any]] = {}
+        self._none_unchanged: set[str] = set()
+        """Parameters whose processing leaves None as None (a datetime's does; JSON's makes it 'null')."""
         for name, bind in compiled.binds.items():
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 self._bind_processors[name] = processor
+                if _keeps_none(processor):
+                    self._none_unchanged.add(name)
         self._positional = dialect.positional
         self._order: tuple[str, ...] = tuple(compiled.positiontup or ())
+        # positional: each parameter's place with its processing, for one pass over the values
+        self._steps = tuple(
+            (name, self._bind_processors.get(name), name in self._none_unchanged) for name in self._order
+        )
         columns = list(getattr(statement, "exported_columns", ()))
         self._types = [column.type.dialect_impl(dialect) for column in columns]
         self._processors: list[tuple[int, Callable[[Any], Any]]] | None = None  # at the first read
@@ -109,13 +117,20 @@ class PreparedStatement:
         self.row_type = namedtuple("PreparedRow", names, rename=True)  # type: ignore[misc]  # unnamed: _0, _1
 
     def parameters(self, params: Mapping[str, Any]) -> Any:
-        values = {**self._defaults, **params}
-        for name, processor in self._bind_processors.items():
-            if name in values:
-                values[name] = processor(values[name])
+        """The DBAPI parameters for ``params``: each value processed as SQLAlchemy would (a None that its
+        processing keeps None is passed as it is)."""
+        values = {**self._defaults, **params} if self._defaults else params
         if self._positional:
-            return tuple(values[name] for name in self._order)
-        return values
+            return tuple(
+                value if processor is None or (value is None and keeps_none) else processor(value)
+                for name, processor, keeps_none in self._steps
+                for value in (values[name],)
+            )
+        processed = dict(values)
+        for name, processor in self._bind_processors.items():
+            if name in processed and not (processed[name] is None and name in self._none_unchanged):
+                processed[name] = processor(processed[name])
+        return processed
 
     def run(self, cursor: Any, params: Mapping[str, Any]) -> list[Any]:
         cursor.execute(self.sql, self.parameters(params))
@@ -150,6 +165,13 @@ class PreparedStatement:
             if processor is not None:
                 processors.append((index, processor))
         return processors
+
+
+def _keeps_none(processor: Callable[[Any], Any]) -> bool:
+    try:
+        return processor(None) is None
+    except Exception:  # a processor that refuses None: always call it, as SQLAlchemy does
+        return False
 
 
 _PREPARED: weakref.WeakKeyDictionary[Dialect, dict[int, tuple[ClauseElement, PreparedStatement]]] = (

@@ -32,7 +32,12 @@ def notify_pending(writes: Writes, task_id: str = "") -> None:
 
 class Wakeup:
     def __init__(self) -> None:
-        self._condition = threading.Condition()
+        lock = threading.Lock()
+        # One condition per kind of waiter, on one lock: a create without a webhook wakes the workers only
+        # (a woken thread that finds nothing for it still takes the GIL: at a thousand creates a second, the
+        # webhook sender's relay spent a tenth of a core doing so).
+        self._condition = threading.Condition(lock)
+        self._outbox_condition = threading.Condition(lock)
         self._generation = 0
         self._outbox_generation = 0
         self._listener: threading.Thread | None = None
@@ -43,9 +48,10 @@ class Wakeup:
         outbox: a create without a webhook, the common case, costs the sender no look)."""
         with self._condition:
             self._generation += 1
+            self._condition.notify_all()
             if outbox:
                 self._outbox_generation += 1
-            self._condition.notify_all()
+                self._outbox_condition.notify_all()
 
     def generation(self, *, outbox: bool = False) -> int:
         """The count of notifications so far (``outbox``: of those for the webhook sender)."""
@@ -55,8 +61,9 @@ class Wakeup:
     def wait(self, since: int, timeout: float, *, outbox: bool = False) -> bool:
         """Block until a notification newer than ``since`` (``outbox``: one for the webhook sender) or the
         timeout; True if notified."""
-        with self._condition:
-            return self._condition.wait_for(lambda: self._count(outbox) != since, timeout=timeout)
+        condition = self._outbox_condition if outbox else self._condition
+        with condition:
+            return condition.wait_for(lambda: self._count(outbox) != since, timeout=timeout)
 
     def _count(self, outbox: bool) -> int:
         return self._outbox_generation if outbox else self._generation
