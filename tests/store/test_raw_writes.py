@@ -4,13 +4,19 @@ keep every guarantee of the create."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
 from aceserve.domain.errors import InsufficientCredit, Unauthorized
 from aceserve.domain.states import TaskType
 from aceserve.store import accounts
-from aceserve.store.db import Database, after_commit
+from aceserve.store import db as db_module
+from aceserve.store.db import Database, WriterBusy, after_commit
 from aceserve.store.models import Account, LedgerEntry, Task
 from aceserve.store.tasks import TaskDraft, create_task
 from tests.store.helpers import make_account
@@ -93,3 +99,76 @@ def test_a_draft_with_webhooks_needs_a_session(database: Database) -> None:
     with database.write() as session:
         created = create_task(session, account, draft(webhook="https://example.com/hook"), max_queued=100)
         assert created.task.id == created.render()["task_id"]
+
+
+def sqlite_file(database: Database) -> str:
+    return str(database.engine.url.database)
+
+
+def test_a_write_that_must_not_wait_is_refused_while_another_writer_holds_the_lock(database: Database) -> None:
+    if database.is_postgres:
+        with pytest.raises(WriterBusy), database.raw_write(wait=False):
+            pass  # PostgreSQL's creates always wait (each statement is a round trip: never on the event loop)
+        return
+    account = make_account(database)
+    other = sqlite3.connect(sqlite_file(database), isolation_level=None)  # as another process would
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(WriterBusy, match="another process"), database.raw_write(wait=False) as writes:
+        create_task(writes, account, draft(), max_queued=100)
+    other.execute("ROLLBACK")
+    other.close()
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_this_process_lock() -> None:
+        with database.raw_write():  # this process's other writer (a worker thread, the janitor)
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_this_process_lock)
+    holder.start()
+    assert holding.wait(10)
+    with pytest.raises(WriterBusy, match="this process"), database.raw_write(wait=False) as writes:
+        create_task(writes, account, draft(), max_queued=100)
+    release.set()
+    holder.join(10)
+    assert counts(database, account)[0] == 0
+
+    said: list[str] = []
+    with database.raw_write(wait=False) as writes:  # free again: it runs, and says so after its commit
+        create_task(writes, account, draft(), max_queued=100)
+        after_commit(writes, lambda: said.append("committed"))
+    assert said == ["committed"] and counts(database, account)[0] == 1
+
+
+def test_writes_that_never_wait_checkpoint_the_wal_so_it_stops_growing(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They never checkpoint at commit (that may sync the file on the event loop); every CHECKPOINT_EVERY
+    commits a thread does, and the WAL starts over instead of growing with every create."""
+    if database.is_postgres:
+        pytest.skip("SQLite's write-ahead log")
+    monkeypatch.setattr(db_module, "CHECKPOINT_EVERY", 20)
+    account = make_account(database)
+    wal = Path(sqlite_file(database) + "-wal")
+
+    def create_many(count: int) -> None:
+        made = 0
+        while made < count:
+            try:
+                with database.raw_write(wait=False) as writes:
+                    create_task(writes, account, draft(units=1), max_queued=10_000)
+                made += 1
+            except WriterBusy:  # the checkpoint holds the lock: as the API does, try again shortly
+                time.sleep(0.001)
+        deadline = time.monotonic() + 10
+        while database._nowait is not None and database._nowait._checkpointing.locked():
+            assert time.monotonic() < deadline, "the checkpoint did not finish"
+            time.sleep(0.01)
+
+    create_many(40)
+    size = wal.stat().st_size
+    create_many(200)
+    assert wal.stat().st_size <= size * 1.5, "the WAL kept growing: no checkpoint caught up"
+    with database.read() as session:  # every create is in the database
+        assert session.scalar(select(func.count()).select_from(Task).where(Task.account_id == account)) == 240

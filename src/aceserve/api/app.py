@@ -68,7 +68,7 @@ def build_services(settings: Settings) -> Services:
         feed,
         OpenStreams(settings.events_max_streams_per_key),
         HotReads(inline=not db.is_postgres, threads=min(4, settings.api_threads)),
-        Creates(one_writer=not db.is_postgres),
+        Creates(inline=not db.is_postgres),
     )
 
 
@@ -117,7 +117,6 @@ def create_app(settings: Settings, *, background: Sequence[BackgroundService] = 
             services.feed.close()
             services.wakeup.close()
             services.reads.close()
-            services.creates.close()
             services.submitter.close()
             services.db.dispose()
 

@@ -66,7 +66,7 @@ class Services:
     reads: HotReads
     """Where the hot path's prepared reads run (inline on SQLite, own threads on PostgreSQL)."""
     creates: Creates
-    """Where creates run (one thread of their own on SQLite)."""
+    """Where creates run (on SQLite, on the event loop when the write lock is free; ``reads``)."""
     expects_workers: bool = False
     """/health/ready needs a live ready worker (this process runs workers, or the settings say so)."""
     key_cache: KeyCache = field(default_factory=KeyCache)

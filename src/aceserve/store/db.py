@@ -15,6 +15,7 @@ a round trip per request). ``query()`` is for a read of one statement: it runs w
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -78,6 +79,7 @@ class Database:
             event.listen(factory, "after_commit", _run_after_commit)
             event.listen(factory, "after_rollback", _drop_after_commit)
         self._raw = RawConnections(self.engine)
+        self._nowait = None if self.is_postgres else NowaitWrites(self.engine, self._writing)
         self._prepared: dict[int, tuple[Select[*tuple[Any, ...]], PreparedRead]] = {}
 
     @contextmanager
@@ -91,10 +93,20 @@ class Database:
             yield session
 
     @contextmanager
-    def raw_write(self) -> Iterator[RawTransaction]:
+    def raw_write(self, *, wait: bool = True) -> Iterator[RawTransaction]:
         """A write transaction for prepared statements alone (``store.prepared``), on a DBAPI connection
         kept for them: committed on success, rolled back on error, with ``after_commit`` callbacks run after
-        the commit as for a session. SQLite begins it ``IMMEDIATE``, after this process's other writers."""
+        the commit as for a session. SQLite begins it ``IMMEDIATE``, after this process's other writers.
+
+        ``wait=False`` (SQLite): never wait for the write lock; raise ``WriterBusy`` at once, before anything
+        ran, when this process's or another's writer holds it (``NowaitWrites``)."""
+        if not wait:
+            if self._nowait is None:
+                raise WriterBusy("only SQLite writes without waiting")
+            with self._nowait.transaction() as transaction:
+                yield transaction
+            _run_after_commit(transaction)
+            return
         with self._writing or nullcontext():
             proxied = self._raw.take()
             try:
@@ -145,8 +157,99 @@ class Database:
             session.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        if self._nowait is not None:
+            self._nowait.close()
         self._raw.close()
         self.engine.dispose()
+
+
+class WriterBusy(Exception):
+    """A write that must not wait found the write lock taken (``Database.raw_write(wait=False)``)."""
+
+
+CHECKPOINT_EVERY = 1000
+"""Commits of ``NowaitWrites`` between two checkpoints of the WAL it asks for: about SQLite's own default of
+1,000 pages, at ten or so pages per create."""
+
+
+class NowaitWrites:
+    """SQLite write transactions that never wait, for a caller that must not block (the API's event loop):
+    one connection of their own with SQLite's busy timeout at 0, taken only when this process's writer lock
+    is free at once. The connection never checkpoints the WAL at commit itself (that may sync the database
+    file); every ``CHECKPOINT_EVERY`` commits a thread of its own runs a checkpoint holding this process's
+    writer lock, so the checkpoint catches up with the last commit and the next write starts the WAL over
+    (a checkpoint beside a stream of commits never catches up, and the WAL grows without end)."""
+
+    def __init__(self, engine: Engine, writing: threading.RLock | None) -> None:
+        self.engine = engine
+        self._writing = writing or threading.RLock()
+        self._proxied: Any = None
+        self._commits = 0
+        self._checkpointing = threading.Lock()
+
+    def _connection(self) -> Any:
+        if self._proxied is None:
+            proxied = self.engine.raw_connection()
+            proxied.detach()  # ours: closing it closes the DBAPI connection
+            cursor = proxied.cursor()
+            cursor.execute("PRAGMA busy_timeout=0")
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+            cursor.close()
+            self._proxied = proxied
+        return self._proxied
+
+    @contextmanager
+    def transaction(self) -> Iterator[RawTransaction]:
+        if not self._writing.acquire(blocking=False):
+            raise WriterBusy("this process's writer lock is taken")
+        try:
+            cursor = self._connection().cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            except self.engine.dialect.loaded_dbapi.OperationalError as error:
+                if "locked" in str(error) or "busy" in str(error):
+                    raise WriterBusy("another process holds the write lock") from error
+                raise
+            transaction = RawTransaction(cursor, self.engine.dialect)
+            try:
+                yield transaction
+                cursor.execute("COMMIT")
+            except BaseException:
+                _drop_after_commit(transaction)
+                try:
+                    cursor.execute("ROLLBACK")
+                except Exception:  # broken: the next transaction opens a new connection
+                    self.close()
+                raise
+        finally:
+            self._writing.release()
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0:
+            self._checkpoint_soon()
+
+    def _checkpoint_soon(self) -> None:
+        if not self._checkpointing.acquire(blocking=False):
+            return  # one is running
+        threading.Thread(target=self._checkpoint, name="wal-checkpoint", daemon=True).start()
+
+    def _checkpoint(self) -> None:
+        try:
+            proxied = self.engine.raw_connection()  # outside any transaction (autocommit), as a checkpoint must be
+            try:
+                with self._writing:  # creates meanwhile go to the writer thread, which waits
+                    proxied.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                proxied.close()
+        except Exception:
+            logging.getLogger("aceserve.store").exception("WAL checkpoint failed")
+        finally:
+            self._checkpointing.release()
+
+    def close(self) -> None:
+        proxied, self._proxied = self._proxied, None
+        if proxied is not None:
+            with contextlib.suppress(Exception):
+                proxied.close()
 
 
 def describe_url(url: str) -> str:
