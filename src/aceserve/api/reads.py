@@ -60,10 +60,10 @@ class Creates:
         self.patience = patience
 
     async def run(self, create: Callable[..., T], *args: Any, quick: bool, **kwargs: Any) -> T:
-        """``quick``: the create is its transaction alone (no audio to probe, fetch or store, which may take
-        seconds). Inline (SQLite), a quick create runs on the event loop with ``wait=False``, again after a
-        growing pause each time ``create`` raises ``WriterBusy``; past ``patience``, and for any other
-        create, on anyio's thread pool."""
+        """``quick``: ``CreateTaskCommand.quick``, the create is one short transaction (no audio to probe, fetch
+        or store, which may take seconds; no webhook event). Inline (SQLite), a quick create runs on the event
+        loop with ``wait=False``, again after a growing pause each time ``create`` raises ``WriterBusy``; past
+        ``patience``, and for any other create, on anyio's thread pool."""
         if self.inline and quick:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.patience

@@ -122,6 +122,12 @@ class CreateTaskCommand:
     def webhook_secret(self) -> str:
         return self.config.webhook_config.secret
 
+    @property
+    def quick(self) -> bool:
+        """Its create is one short transaction of prepared statements: no audio to probe, fetch or store
+        (which may take seconds), no webhook event to write (``api.reads.Creates``, ``store.submit``)."""
+        return not self.inline_audio and not self.input.audio_fields() and not self.webhook_endpoint
+
     def __repr__(self) -> str:  # keeps the webhook secret and audio bytes out of logs
         return (
             f"CreateTaskCommand(task_type={self.task_type.value!r}, input={self.echo!r}, "

@@ -29,7 +29,7 @@ from aceserve.media.probing import AudioProber
 from aceserve.settings import Settings
 from aceserve.storage import FileMissing, FileStorage
 from aceserve.store import tasks
-from aceserve.store.db import Database, WriterBusy
+from aceserve.store.db import Database
 from aceserve.store.files import file_path, get_live_file, own_file_ref, put_file
 from aceserve.store.models import StoredFile
 from aceserve.store.render import render_task
@@ -64,11 +64,10 @@ class TaskSubmitter:
     ) -> dict[str, Any]:
         """Create the task (or find the earlier one with this key); returns it rendered, with relative paths.
         ``key_hash``: the caller's API key, checked again inside the transaction (401 once revoked).
-        ``wait=False``: for a caller that must not block (SQLite only): a create that would wait for the
-        write lock, or that has audio or a webhook (more than a short transaction), raises ``WriterBusy``
-        before it did anything."""
-        if not wait and (command.inline_audio or command.input.audio_fields() or command.webhook_endpoint):
-            raise WriterBusy("only a create without audio or webhooks runs without waiting")
+        ``wait=False``: for a caller that must not block (SQLite only, ``command.quick`` only): a create that
+        would wait for the write lock raises ``WriterBusy`` before it did anything."""
+        if not wait and not command.quick:
+            raise ValueError("only a quick create (one short transaction) runs without waiting")
         if idempotency_key is not None:
             with self.db.read() as session:
                 earlier = tasks.find_by_idempotency_key(session, account_id, idempotency_key)

@@ -98,12 +98,11 @@ async def submit_body(
     ``key_hash``: the caller's API key, checked again in the create's transaction."""
     command = parse_create_request(body, max_inline_audio_bytes=services.settings.max_input_audio_bytes)
     check_endpoint_at_create(command.webhook_endpoint, allow_private=services.settings.allow_private_webhooks)
-    quick = not command.inline_audio and not command.input.audio_fields()
     task = await services.creates.run(
         services.submitter.submit,
         account_id,
         command,
-        quick=quick,
+        quick=command.quick,
         idempotency_key=idempotency_key,
         key_hash=key_hash,
     )
