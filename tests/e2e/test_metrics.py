@@ -70,7 +70,10 @@ def test_metrics_move_as_tasks_run(
         assert wait_for(one_slot, running)["status"] == "failed"
         done = [wait_for(server.client, create(server, "txt2audio", style_prompt="x", duration=d)) for d in (10, 12)]
         assert [task["status"] for task in done] == ["completed", "completed"]
-        after = scrape(server.client)
+        deadline = time.monotonic() + 30
+        while value(after := scrape(server.client), "aceserve_workers", state="ready") != 1:
+            assert time.monotonic() < deadline, after  # the worker says ready at its heartbeat after the batch
+            time.sleep(0.05)
         one_slot.close()
 
     assert delta(after, before, "aceserve_tasks_created_total", **TXT) == 4
