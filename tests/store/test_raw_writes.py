@@ -172,3 +172,48 @@ def test_writes_that_never_wait_checkpoint_the_wal_so_it_stops_growing(
     assert wal.stat().st_size <= size * 1.5, "the WAL kept growing: no checkpoint caught up"
     with database.read() as session:  # every create is in the database
         assert session.scalar(select(func.count()).select_from(Task).where(Task.account_id == account)) == 240
+
+
+def test_creates_that_never_wait_from_many_processes_never_overdraw(database: Database) -> None:
+    """Ten databases (as ten API processes would hold) create without waiting, trying again when refused:
+    exactly the credit's worth is accepted, and the ledger adds up."""
+    if database.is_postgres:
+        pytest.skip("PostgreSQL's creates always wait")
+    account = make_account(database, credits_usd=10 * 5_000 / 1e6)  # exactly ten tasks
+    accepted: list[str] = []
+    refused: list[Exception] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(10)
+
+    def create(n: int) -> None:
+        other = Database(database.url)
+        barrier.wait()
+        try:
+            for _ in range(n):
+                while True:
+                    try:
+                        with other.raw_write(wait=False) as writes:
+                            created = create_task(writes, account, draft(), max_queued=1000)
+                        with lock:
+                            accepted.append(created.row.id)
+                        break
+                    except WriterBusy:
+                        time.sleep(0.001)
+                    except InsufficientCredit as error:
+                        with lock:
+                            refused.append(error)
+                        break
+        finally:
+            other.dispose()
+
+    threads = [threading.Thread(target=create, args=(5,)) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(accepted) == 10 and len(refused) == 40
+    assert counts(database, account) == (10, 11)  # the credit and ten freezes
+    with database.read() as session:
+        found = session.get(Account, account)
+        assert found is not None and (found.balance_units, found.frozen_units) == (0, 50_000)
+        assert accounts.ledger_sums(session, account) == (0, 50_000)
