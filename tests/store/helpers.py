@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
+from aceserve.domain.errors import InsufficientCredit
 from aceserve.store import accounts, queue
 from aceserve.store.db import Database
 from aceserve.store.files import new_file_record
@@ -63,3 +67,36 @@ def complete(db: Database, lease: queue.Lease, *, seconds: float = 10) -> bool:
         file=record,
         meta={},
     )
+
+
+def create_in_parallel(
+    database: Database, create: Callable[[Database], str], *, threads: int = 10, each: int = 5
+) -> tuple[list[str], list[InsufficientCredit]]:
+    """``threads`` threads, each with a database of its own (as so many processes would hold), start at once
+    and call ``create`` ``each`` times: the task ids accepted and the 402s refused."""
+    accepted: list[str] = []
+    refused: list[InsufficientCredit] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(threads)
+
+    def run() -> None:
+        other = Database(database.url)
+        barrier.wait()
+        try:
+            for _ in range(each):
+                try:
+                    task_id = create(other)
+                    with lock:
+                        accepted.append(task_id)
+                except InsufficientCredit as error:
+                    with lock:
+                        refused.append(error)
+        finally:
+            other.dispose()
+
+    runners = [threading.Thread(target=run) for _ in range(threads)]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    return accepted, refused

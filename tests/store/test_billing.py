@@ -4,7 +4,6 @@ adds up to the balance (contract §7)."""
 from __future__ import annotations
 
 import random
-import threading
 import time
 
 import pytest
@@ -14,7 +13,7 @@ from aceserve.store import accounts, queue
 from aceserve.store.db import Database
 from aceserve.store.models import Account
 from aceserve.store.tasks import cancel_task
-from tests.store.helpers import complete, make_account, make_task, reload
+from tests.store.helpers import complete, create_in_parallel, make_account, make_task, reload
 
 
 def balances(db: Database, account_id: str) -> tuple[int | None, int, tuple[int, int]]:
@@ -51,31 +50,7 @@ def test_insufficient_credit_is_refused_and_leaves_nothing(database: Database) -
 
 def test_parallel_creates_never_overdraw(database: Database) -> None:
     account = make_account(database, credits_usd=10 * 10 * 500 / 1e6)  # exactly ten 10-second tasks
-    accepted: list[str] = []
-    refused: list[Exception] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(10)
-
-    def create(n: int) -> None:
-        other = Database(database.url)
-        barrier.wait()
-        try:
-            for _ in range(n):
-                try:
-                    task = make_task(other, account, duration=10)
-                    with lock:
-                        accepted.append(task.id)
-                except InsufficientCredit as exc:
-                    with lock:
-                        refused.append(exc)
-        finally:
-            other.dispose()
-
-    threads = [threading.Thread(target=create, args=(5,)) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    accepted, refused = create_in_parallel(database, lambda other: make_task(other, account, duration=10).id)
     assert len(accepted) == 10 and len(refused) == 40
     assert balances(database, account)[:2] == (0, 50_000)
     assert_ledger_matches(database, account)

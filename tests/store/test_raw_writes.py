@@ -19,7 +19,7 @@ from aceserve.store import db as db_module
 from aceserve.store.db import Database, WriterBusy, after_commit
 from aceserve.store.models import Account, LedgerEntry, Task
 from aceserve.store.tasks import TaskDraft, create_task
-from tests.store.helpers import make_account
+from tests.store.helpers import create_in_parallel, make_account
 
 
 def draft(*, key: str | None = None, units: int = 5_000, webhook: str = "") -> TaskDraft:
@@ -180,37 +180,16 @@ def test_creates_that_never_wait_from_many_processes_never_overdraw(database: Da
     if database.is_postgres:
         pytest.skip("PostgreSQL's creates always wait")
     account = make_account(database, credits_usd=10 * 5_000 / 1e6)  # exactly ten tasks
-    accepted: list[str] = []
-    refused: list[Exception] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(10)
 
-    def create(n: int) -> None:
-        other = Database(database.url)
-        barrier.wait()
-        try:
-            for _ in range(n):
-                while True:
-                    try:
-                        with other.raw_write(wait=False) as writes:
-                            created = create_task(writes, account, draft(), max_queued=1000)
-                        with lock:
-                            accepted.append(created.row.id)
-                        break
-                    except WriterBusy:
-                        time.sleep(0.001)
-                    except InsufficientCredit as error:
-                        with lock:
-                            refused.append(error)
-                        break
-        finally:
-            other.dispose()
+    def create(other: Database) -> str:
+        while True:
+            try:
+                with other.raw_write(wait=False) as writes:
+                    return str(create_task(writes, account, draft(), max_queued=1000).row.id)
+            except WriterBusy:
+                time.sleep(0.001)
 
-    threads = [threading.Thread(target=create, args=(5,)) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    accepted, refused = create_in_parallel(database, create)
     assert len(accepted) == 10 and len(refused) == 40
     assert counts(database, account) == (10, 11)  # the credit and ten freezes
     with database.read() as session:

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from aceserve.store.prepared import PreparedRead, RawConnections, RawTransaction, Writes
@@ -115,20 +116,15 @@ class Database:
             except BaseException:
                 self._raw.discard(proxied)
                 raise
-            transaction = RawTransaction(cursor, self.engine.dialect)
+            broken: list[bool] = []
             try:
-                yield transaction
-                cursor.execute("COMMIT")
-            except BaseException:
-                _drop_after_commit(transaction)
-                try:
-                    cursor.execute("ROLLBACK")
-                except Exception:  # the connection is gone or broken: it goes, and the error is the first one
+                with committed(cursor, self.engine.dialect, on_broken=lambda: broken.append(True)) as transaction:
+                    yield transaction
+            finally:
+                if broken:  # its rollback failed: the connection is gone or broken
                     self._raw.discard(proxied)
                 else:
                     self._raw.give_back(proxied)
-                raise
-            self._raw.give_back(proxied)
         _run_after_commit(transaction)
 
     @contextmanager
@@ -161,6 +157,24 @@ class Database:
             self._nowait.close()
         self._raw.close()
         self.engine.dispose()
+
+
+@contextmanager
+def committed(cursor: Any, dialect: Dialect, *, on_broken: Callable[[], None]) -> Iterator[RawTransaction]:
+    """A ``RawTransaction`` on ``cursor``, whose BEGIN was sent: COMMIT when the block ends, ROLLBACK (and its
+    after-commit callbacks dropped) when it raises; ``on_broken`` when even the rollback fails (the error
+    raised is the block's)."""
+    transaction = RawTransaction(cursor, dialect)
+    try:
+        yield transaction
+        cursor.execute("COMMIT")
+    except BaseException:
+        _drop_after_commit(transaction)
+        try:
+            cursor.execute("ROLLBACK")
+        except Exception:
+            on_broken()
+        raise
 
 
 class WriterBusy(Exception):
@@ -210,17 +224,9 @@ class NowaitWrites:
                 if "locked" in str(error) or "busy" in str(error):
                     raise WriterBusy("another process holds the write lock") from error
                 raise
-            transaction = RawTransaction(cursor, self.engine.dialect)
-            try:
+            # broken: the next transaction opens a new connection
+            with committed(cursor, self.engine.dialect, on_broken=self.close) as transaction:
                 yield transaction
-                cursor.execute("COMMIT")
-            except BaseException:
-                _drop_after_commit(transaction)
-                try:
-                    cursor.execute("ROLLBACK")
-                except Exception:  # broken: the next transaction opens a new connection
-                    self.close()
-                raise
         finally:
             self._writing.release()
         self._commits += 1
@@ -236,7 +242,7 @@ class NowaitWrites:
         try:
             proxied = self.engine.raw_connection()  # outside any transaction (autocommit), as a checkpoint must be
             try:
-                with self._writing:  # creates meanwhile go to the writer thread, which waits
+                with self._writing:  # creates meanwhile pause (api.reads.Creates)
                     proxied.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
             finally:
                 proxied.close()
