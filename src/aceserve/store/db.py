@@ -182,8 +182,10 @@ class WriterBusy(Exception):
 
 
 CHECKPOINT_EVERY = 1000
-"""Commits of ``NowaitWrites`` between two checkpoints of the WAL it asks for: about SQLite's own default of
-1,000 pages, at ten or so pages per create."""
+"""Commits of ``NowaitWrites`` between two checkpoints of the WAL it asks for: at a create's dozen or so pages,
+about 14,000 pages (some 55 MB of WAL; SQLite's own default is 1,000 pages). Each checkpoint copies every
+page once however often it changed, so fewer, larger ones cost less (about 37 ms each on the bench machine);
+every 100 commits, creates ran at 1,480/s against 2,150/s."""
 
 
 class NowaitWrites:
