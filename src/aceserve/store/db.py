@@ -184,8 +184,8 @@ class WriterBusy(Exception):
 CHECKPOINT_EVERY = 1000
 """Commits of ``NowaitWrites`` between two checkpoints of the WAL it asks for: at a create's dozen or so pages,
 about 14,000 pages (some 55 MB of WAL; SQLite's own default is 1,000 pages). Each checkpoint copies every
-page once however often it changed, so fewer, larger ones cost less (about 37 ms each on the bench machine);
-every 100 commits, creates ran at 1,480/s against 2,150/s."""
+page once however often it changed, so fewer, larger ones cost less (about 37 ms each on the bench machine,
+the create's p99)."""
 
 
 class NowaitWrites:
