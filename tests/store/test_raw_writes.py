@@ -196,3 +196,21 @@ def test_creates_that_never_wait_from_many_processes_never_overdraw(database: Da
         found = session.get(Account, account)
         assert found is not None and (found.balance_units, found.frozen_units) == (0, 50_000)
         assert accounts.ledger_sums(session, account) == (0, 50_000)
+
+
+def test_a_busy_statement_inside_a_write_that_never_waits_rolls_it_back_as_writer_busy(database: Database) -> None:
+    """Holding the write lock, SQLite refuses a statement as busy only while another connection recovers the
+    WAL after a crash (not something a test can stage): the driver's error, raised inside the transaction,
+    rolls back what was written and is told as ``WriterBusy``, so the API tries the create again."""
+    if database.is_postgres:
+        pytest.skip("SQLite's busy error")
+    account = make_account(database)
+    with pytest.raises(WriterBusy, match="recovering"), database.raw_write(wait=False) as writes:
+        create_task(writes, account, draft(), max_queued=100)
+        raise sqlite3.OperationalError("database is locked")
+    with pytest.raises(sqlite3.OperationalError, match="no such table"), database.raw_write(wait=False) as writes:
+        writes.cursor.execute("SELECT * FROM no_such_table")  # any other error is itself
+    assert counts(database, account) == (0, 0)  # unlimited credit: a freeze is the only ledger row
+    with database.raw_write(wait=False) as writes:
+        create_task(writes, account, draft(), max_queued=100)
+    assert counts(database, account) == (1, 1)

@@ -99,8 +99,8 @@ class Database:
         kept for them: committed on success, rolled back on error, with ``after_commit`` callbacks run after
         the commit as for a session. SQLite begins it ``IMMEDIATE``, after this process's other writers.
 
-        ``wait=False`` (SQLite): never wait for the write lock; raise ``WriterBusy`` at once, before anything
-        ran, when this process's or another's writer holds it (``NowaitWrites``)."""
+        ``wait=False`` (SQLite): never wait for the write lock; raise ``WriterBusy`` at once when this process's
+        or another's writer holds it (``NowaitWrites``), with nothing written."""
         if not wait:
             if self._nowait is None:
                 raise WriterBusy("only SQLite writes without waiting")
@@ -177,6 +177,12 @@ def committed(cursor: Any, dialect: Dialect, *, on_broken: Callable[[], None]) -
         raise
 
 
+def _is_busy(error: Exception) -> bool:
+    """SQLite's SQLITE_BUSY ("database is locked"), as the sqlite3 module words it."""
+    text = str(error)
+    return "locked" in text or "busy" in text
+
+
 class WriterBusy(Exception):
     """A write that must not wait found the write lock taken (``Database.raw_write(wait=False)``)."""
 
@@ -218,17 +224,25 @@ class NowaitWrites:
     def transaction(self) -> Iterator[RawTransaction]:
         if not self._writing.acquire(blocking=False):
             raise WriterBusy("this process's writer lock is taken")
+        operational_error = self.engine.dialect.loaded_dbapi.OperationalError
         try:
             cursor = self._connection().cursor()
             try:
                 cursor.execute("BEGIN IMMEDIATE")
-            except self.engine.dialect.loaded_dbapi.OperationalError as error:
-                if "locked" in str(error) or "busy" in str(error):
+            except operational_error as error:
+                if _is_busy(error):
                     raise WriterBusy("another process holds the write lock") from error
                 raise
-            # broken: the next transaction opens a new connection
-            with committed(cursor, self.engine.dialect, on_broken=self.close) as transaction:
-                yield transaction
+            try:
+                # broken: the next transaction opens a new connection
+                with committed(cursor, self.engine.dialect, on_broken=self.close) as transaction:
+                    yield transaction
+            except operational_error as error:
+                # Holding the write lock, a statement is refused only while another connection recovers the
+                # WAL after a crash: rolled back, the write is as if it never started, and may be tried again.
+                if _is_busy(error):
+                    raise WriterBusy("the database was busy (another connection recovering the WAL)") from error
+                raise
         finally:
             self._writing.release()
         self._commits += 1
