@@ -80,7 +80,7 @@ class Database:
             event.listen(factory, "after_commit", _run_after_commit)
             event.listen(factory, "after_rollback", _drop_after_commit)
         self._raw = RawConnections(self.engine)
-        self._nowait = None if self.is_postgres else NowaitWrites(self.engine, self._writing)
+        self._nowait = None if self._writing is None else NowaitWrites(self.engine, self._writing)
         self._prepared: dict[int, tuple[Select[*tuple[Any, ...]], PreparedRead]] = {}
 
     @contextmanager
@@ -202,9 +202,9 @@ class NowaitWrites:
     writer lock, so the checkpoint catches up with the last commit and the next write starts the WAL over
     (a checkpoint beside a stream of commits never catches up, and the WAL grows without end)."""
 
-    def __init__(self, engine: Engine, writing: threading.RLock | None) -> None:
+    def __init__(self, engine: Engine, writing: threading.RLock) -> None:
         self.engine = engine
-        self._writing = writing or threading.RLock()
+        self._writing = writing
         self._proxied: Any = None
         self._commits = 0
         self._checkpointing = threading.Lock()

@@ -97,8 +97,7 @@ class TaskSubmitter:
                 why=estimate.describe(price),
             )
             # files and webhook events are ORM rows; without them, a raw transaction costs a third as much
-            orm = bool(stored) or bool(command.webhook_endpoint)
-            with self.db.write() if orm else self.db.raw_write(wait=wait) as writes:
+            with self.db.write() if draft.needs_session else self.db.raw_write(wait=wait) as writes:
                 result = tasks.create_task(
                     writes,
                     account_id,

@@ -61,6 +61,12 @@ class TaskDraft:
     why: str = ""
     """What the frozen amount is for, for a 402 when the balance cannot cover it."""
 
+    @property
+    def needs_session(self) -> bool:
+        """Its create writes ORM rows (files, a webhook event), so it runs in a session's transaction; else a
+        raw one (``Database.raw_write``) will do."""
+        return bool(self.files) or _wants_webhooks(self.config)
+
 
 class Created:
     """What a create did: the new task (``created``), or the earlier one with the same Idempotency-Key.
@@ -113,8 +119,7 @@ def create_task(
     the account's running and waiting tasks, each count stopping at its limit); the conditional UPDATE
     that freezes; the inserts (ledger, task, any files and webhook event)."""
     session = writes if isinstance(writes, Session) else None
-    needs_session = bool(draft.files) or _wants_webhooks(draft.config)
-    if needs_session and session is None:
+    if draft.needs_session and session is None:
         raise TypeError("a draft with files or webhooks is created in a session (its rows are ORM objects)")
     account = accounts.lock_for_create(writes, account_id)
     checks = _create_checks(
@@ -176,7 +181,7 @@ def create_task(
     )
     prepare(_TASK_INSERT, dialect_of(writes)).run(cursor_of(writes), values)
     created = Created(SimpleNamespace(**values), created=True, session=session)
-    if session is not None and needs_session:
+    if session is not None and draft.needs_session:
         task = created.task
         for stored in draft.files:
             stored.task_id = task.id
@@ -303,11 +308,26 @@ def create_checks_query(
     max_waiting: int | None = 200,
 ) -> Select[Any]:
     """The create's read with its values bound (for plans and tests; the create itself binds at execution)."""
+    statement, params = _checks_for(
+        dialect, account_id, idempotency_key, key_hash, max_queued, max_running, max_waiting
+    )
+    return statement.params(**params)
+
+
+def _checks_for(
+    dialect: Dialect,
+    account_id: str,
+    idempotency_key: str | None,
+    key_hash: str | None,
+    max_queued: int,
+    max_running: int,
+    max_waiting: int | None,
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The create's read for these values (its shape follows which are given) and its parameters."""
     statement = _checks_statement(
         idempotency_key is not None, key_hash is not None, max_waiting is not None, _queue_counted_by_triggers(dialect)
     )
-    params = _checks_params(account_id, idempotency_key, key_hash, max_queued, max_running, max_waiting)
-    return statement.params(**params)
+    return statement, _checks_params(account_id, idempotency_key, key_hash, max_queued, max_running, max_waiting)
 
 
 def _checks_params(
@@ -338,14 +358,14 @@ def _create_checks(
     max_queued_per_account: int | None,
 ) -> _Checks:
     dialect = dialect_of(writes)
-    statement = _checks_statement(
-        idempotency_key is not None,
-        key_hash is not None,
-        max_queued_per_account is not None,
-        _queue_counted_by_triggers(dialect),
-    )
-    params = _checks_params(
-        account.id, idempotency_key, key_hash, max_queued, max(account.max_concurrent, 0), max_queued_per_account
+    statement, params = _checks_for(
+        dialect,
+        account.id,
+        idempotency_key,
+        key_hash,
+        max_queued,
+        max(account.max_concurrent, 0),
+        max_queued_per_account,
     )
     row = prepare(statement, dialect).first(cursor_of(writes), params)
     assert row is not None  # a SELECT of scalar subqueries without FROM: always one row
