@@ -37,7 +37,6 @@ T = TypeVar("T")
 
 class HotReads:
     def __init__(self, *, inline: bool, threads: int) -> None:
-        self.inline = inline
         self._executor = None if inline else ThreadPoolExecutor(threads, thread_name_prefix="hot-read")
 
     async def run(self, read: Callable[..., T], *args: object) -> T:
